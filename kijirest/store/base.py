@@ -1,0 +1,187 @@
+"""The store interface: the slice of HBase's data model that the gateway needs.
+
+A store holds HBase tables of rows (byte keys, sorted as unsigned bytes); a row holds cells addressed
+by (family, qualifier, timestamp) with byte values. A store knows nothing of Kiji, Avro or JSON.
+
+Every store gives exactly the answers HBase gives (encodings.md §5):
+- `max_versions` / `time_range` on reads: versions are counted *after* the time filter; at most
+  min(requested, family VERSIONS) cells per column are returned, newest first;
+- a family TTL other than FOREVER hides cells with ts < now - ttl*1000;
+- deletes are markers: a delete "at T" hides every version with ts <= T, including versions written
+  later with an older timestamp;
+- two puts at the same (row, family, qualifier, ts) keep the later value.
+
+The methods are blocking; `kijirest.store.runner.AsyncStore` runs them off the event loop.
+Scans are iterators of batches (lists of rows), never materialized; callers must `close()` them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+FOREVER = 2147483647
+LATEST = 2**63 - 1  # HBase's "latest timestamp" marker; exclusive end of every time range
+
+#: One cell: (family, qualifier, timestamp in ms, value)
+Cell = tuple[bytes, bytes, int, bytes]
+#: One row: (row key, cells sorted by family, qualifier, then timestamp newest first)
+Row = tuple[bytes, list[Cell]]
+
+
+class StoreError(Exception):
+    """Base class of store failures."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or timed out (the API answers 503)."""
+
+
+class TableNotFound(StoreError):
+    pass
+
+
+class TableExists(StoreError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FamilySpec:
+    """An HBase column family's settings (layouts.md §7)."""
+
+    name: bytes
+    max_versions: int = 1
+    ttl_seconds: int = FOREVER
+    in_memory: bool = False
+    compression: str = "NONE"
+    bloom_filter: str = "ROW"
+    block_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSelector:
+    """Selects cells of one family: all of it, one qualifier, or the qualifiers with a prefix."""
+
+    family: bytes
+    qualifier: bytes | None = None
+    prefix: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if self.qualifier is not None and self.prefix is not None:
+            raise ValueError("a ColumnSelector takes a qualifier or a prefix, not both")
+
+    def matches(self, family: bytes, qualifier: bytes) -> bool:
+        if family != self.family:
+            return False
+        if self.qualifier is not None:
+            return qualifier == self.qualifier
+        if self.prefix is not None:
+            return qualifier.startswith(self.prefix)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """What a get or scan returns of each row.
+
+    columns: None = every family; else the union of the selectors.
+    max_versions: None = all (still capped by the family's VERSIONS); default 1 = latest only.
+    time_range: [min, max) in ms.
+    """
+
+    columns: tuple[ColumnSelector, ...] | None = None
+    max_versions: int | None = 1
+    time_range: tuple[int, int] = (0, LATEST)
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """A scan of `[start, stop)` in key order.
+
+    stop None = to the end of the table. `row_regex` is an ASCII Java/Python-compatible pattern that
+    must match the whole key read as ISO-8859-1 (HBase: `RowFilter(=, 'regexstring:...')` whose
+    pattern ends in `\\z`; Python: `re.fullmatch` on `key.decode("latin-1")`).
+    `batch_size` rows per batch handed back (and per store round trip); a low batch size results in
+    added round trips, a high one in more memory per batch. Rows without any selected cell are
+    never returned.
+    """
+
+    start: bytes = b""
+    stop: bytes | None = None
+    read: ReadOptions = ReadOptions()
+    row_regex: str | None = None
+    batch_size: int = 1000
+
+
+class RowScanner(abc.ABC):
+    """An open scan: iterate for batches; close when done (also on early exit)."""
+
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[list[Row]]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> RowScanner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Store(abc.ABC):
+    """A blocking store. Implementations must be safe to call from several threads at once."""
+
+    #: False when calls are cheap and never block (the memory store): no thread hand-off needed.
+    blocking: bool = True
+
+    # -- tables ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_table(self, table: str, families: Sequence[FamilySpec]) -> bool:
+        """Create a table; False (and nothing changed) when it already exists."""
+
+    @abc.abstractmethod
+    def list_tables(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def table_families(self, table: str) -> dict[bytes, FamilySpec]:
+        """The families of an existing table (raises TableNotFound)."""
+
+    @abc.abstractmethod
+    def delete_table(self, table: str) -> None:
+        """Drop a table and its data (tests and tools only; the gateway never drops)."""
+
+    # -- writes ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_row(self, table: str, key: bytes, cells: Sequence[Cell]) -> None:
+        """Write the cells of one row as one atomic mutation (cells may carry different timestamps)."""
+
+    @abc.abstractmethod
+    def increment(self, table: str, key: bytes, family: bytes, qualifier: bytes, amount: int) -> int:
+        """Atomically add `amount` to an 8-byte big-endian counter cell (absent = 0); returns the new
+        value. The new version is written at the store's clock."""
+
+    @abc.abstractmethod
+    def delete(
+        self,
+        table: str,
+        key: bytes,
+        columns: Sequence[ColumnSelector] | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        """Place delete markers: the whole row (columns None), whole families, single columns, or
+        every qualifier under a prefix; hiding versions with ts <= timestamp (None = store clock)."""
+
+    # -- reads ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_rows(self, table: str, keys: Sequence[bytes], read: ReadOptions = ReadOptions()) -> list[Row]:
+        """Rows for the given keys, in the same order (duplicates included); a missing row is
+        `(key, [])`."""
+
+    @abc.abstractmethod
+    def scan(self, table: str, scan: Scan) -> RowScanner:
+        """Open a scan; batches arrive as the store reads them."""
+
+    def close(self) -> None:
+        """Release connections and files."""
