@@ -1,0 +1,96 @@
+"""Gateway settings: defaults, the YAML config file, and command-line overrides (api.md start-up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_STORE = "embedded:./kijirest-data"
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A config file or flag that cannot be used; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    layouts: str = "layouts"
+    store: str = DEFAULT_STORE
+    host: str = "127.0.0.1"
+    port: int = 8080
+    instances: tuple[str, ...] | None = None  # visible instances; None = all
+    cors: bool = False
+    max_body_size: int = DEFAULT_MAX_BODY
+    workers: int = 1
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with every non-None value applied (command-line flags override the file)."""
+        given = {k: v for k, v in values.items() if v is not None}
+        return replace(self, **given)
+
+
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "layouts": str,
+    "store": str,
+    "host": str,
+    "port": int,
+    "instances": list,
+    "cors": bool,
+    "max_body_size": int,
+    "workers": int,
+}
+
+
+def load_config(path: str | Path) -> Settings:
+    """Read a YAML config file; unknown keys and wrong types are errors naming the key."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: invalid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: the config must be a mapping of settings")
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise SettingsError(f"{path}: {key}: unknown setting (known: {', '.join(sorted(known))})")
+        expected = _TYPES[key]
+        # bool is an int in Python: reject it where a number is meant
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise SettingsError(f"{path}: {key}: expected {_type_name(expected)}, got {value!r}")
+        if key == "instances":
+            if not all(isinstance(v, str) for v in value):
+                raise SettingsError(f"{path}: instances: expected a list of instance names")
+            value = tuple(value)
+        values[key] = value
+    settings = Settings(**values)
+    if path is not None and "layouts" in values:
+        # a relative layouts directory in a config file is relative to that file
+        layouts = Path(settings.layouts)
+        if not layouts.is_absolute():
+            settings = replace(settings, layouts=str(Path(path).parent / layouts))
+    return validate(settings, str(path))
+
+
+def validate(settings: Settings, where: str = "settings") -> Settings:
+    if not 0 <= settings.port <= 65535:
+        raise SettingsError(f"{where}: port: must be between 0 and 65535, got {settings.port}")
+    if settings.max_body_size <= 0:
+        raise SettingsError(f"{where}: max_body_size: must be a positive number of bytes")
+    if settings.workers < 1:
+        raise SettingsError(f"{where}: workers: must be at least 1")
+    return settings
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false", list: "a list"}.get(t, str(t))  # type: ignore[arg-type]
