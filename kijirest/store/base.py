@@ -183,5 +183,5 @@ class Store(abc.ABC):
     def scan(self, table: str, scan: Scan) -> RowScanner:
         """Open a scan; batches arrive as the store reads them."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: stores without resources keep it
         """Release connections and files."""
