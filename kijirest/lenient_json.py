@@ -161,26 +161,23 @@ def _number(text: str, pos: int) -> tuple[int | float, int]:
             return int(s), end
         except ValueError:  # beyond Python's int string-conversion limit
             raise _fail(text, pos, "integer too long") from None
-    value = float(s)
-    if value in (float("inf"), float("-inf")):
-        raise _fail(text, pos, "number out of the double range")
-    return value, end
+    return float(s), end  # beyond the double range: ±inf, as Java's Double.parseDouble
 
 
 _LITERALS = {"true": True, "false": False, "null": None}
 
 
-def _value(text: str, pos: int, depth: int) -> tuple[Any, int]:
+def _value(text: str, pos: int, depth: int, lenient: bool) -> tuple[Any, int]:
     """Read one value starting at `pos` (already past whitespace)."""
     if pos >= len(text):
         raise _fail(text, pos, "unexpected end of input, expected a value")
     ch = text[pos]
-    if ch == '"' or ch == "'":
+    if ch == '"' or (ch == "'" and lenient):
         return _string(text, pos)
     if ch == "{":
-        return _object(text, pos, depth + 1)
+        return _object(text, pos, depth + 1, lenient)
     if ch == "[":
-        return _array(text, pos, depth + 1)
+        return _array(text, pos, depth + 1, lenient)
     if ch == "-" or "0" <= ch <= "9":
         return _number(text, pos)
     word = _WORD.match(text, pos)
@@ -197,7 +194,7 @@ def _value(text: str, pos: int, depth: int) -> tuple[Any, int]:
     raise _fail(text, pos, f"unexpected {_describe(text, pos)}, expected a value")
 
 
-def _array(text: str, pos: int, depth: int) -> tuple[list[Any], int]:
+def _array(text: str, pos: int, depth: int, lenient: bool) -> tuple[list[Any], int]:
     if depth > _MAX_DEPTH:
         raise _fail(text, pos, "nesting too deep")
     out: list[Any] = []
@@ -205,7 +202,7 @@ def _array(text: str, pos: int, depth: int) -> tuple[list[Any], int]:
     if pos < len(text) and text[pos] == "]":
         return out, pos + 1
     while True:
-        value, pos = _value(text, pos, depth)
+        value, pos = _value(text, pos, depth, lenient)
         out.append(value)
         pos = _skip(text, pos)
         ch = text[pos] if pos < len(text) else ""
@@ -219,7 +216,7 @@ def _array(text: str, pos: int, depth: int) -> tuple[list[Any], int]:
             raise _fail(text, pos, f"unexpected {_describe(text, pos)}, expected ',' or ']'")
 
 
-def _object(text: str, pos: int, depth: int) -> tuple[dict[str, Any], int]:
+def _object(text: str, pos: int, depth: int, lenient: bool) -> tuple[dict[str, Any], int]:
     if depth > _MAX_DEPTH:
         raise _fail(text, pos, "nesting too deep")
     out: dict[str, Any] = {}
@@ -228,10 +225,10 @@ def _object(text: str, pos: int, depth: int) -> tuple[dict[str, Any], int]:
         return out, pos + 1
     while True:
         ch = text[pos] if pos < len(text) else ""
-        if ch == '"' or ch == "'":
+        if ch == '"' or (ch == "'" and lenient):
             key, pos = _string(text, pos)
         else:
-            m = _NAME.match(text, pos)
+            m = _NAME.match(text, pos) if lenient else None
             if m is None:
                 raise _fail(text, pos, f"unexpected {_describe(text, pos)}, expected a field name")
             key, pos = m.group(), m.end()
@@ -239,7 +236,7 @@ def _object(text: str, pos: int, depth: int) -> tuple[dict[str, Any], int]:
         if pos >= len(text) or text[pos] != ":":
             raise _fail(text, pos, f"unexpected {_describe(text, pos)}, expected ':' after field name")
         pos = _skip(text, pos + 1)
-        value, pos = _value(text, pos, depth)
+        value, pos = _value(text, pos, depth, lenient)
         out[key] = value
         pos = _skip(text, pos)
         ch = text[pos] if pos < len(text) else ""
@@ -253,10 +250,14 @@ def _object(text: str, pos: int, depth: int) -> tuple[dict[str, Any], int]:
             raise _fail(text, pos, f"unexpected {_describe(text, pos)}, expected ',' or '}}'")
 
 
-def loads(text: str) -> Any:
-    """Parse one lenient-JSON value; raises `LenientJSONError` with line and column on any error."""
+def loads(text: str, *, lenient: bool = True) -> Any:
+    """Parse one lenient-JSON value; raises `LenientJSONError` with line and column on any error.
+
+    `lenient=False` reads the dialect of Avro's schema parser instead: standard JSON plus comments
+    (no single quotes, no unquoted names).
+    """
     pos = _skip(text, 0)
-    value, pos = _value(text, pos, 0)
+    value, pos = _value(text, pos, 0, lenient)
     pos = _skip(text, pos)
     if pos < len(text):
         raise _fail(text, pos, f"unexpected {_describe(text, pos)} after the top-level value")

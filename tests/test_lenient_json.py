@@ -71,6 +71,7 @@ def test_numbers_int_vs_float() -> None:
     assert isinstance(loads("1e2"), float)
     assert loads("-0") == 0
     assert loads("0.5") == 0.5
+    assert loads("[1e400, -1e400]") == [float("inf"), float("-inf")]  # as Java's Double.parseDouble
 
 
 def test_unicode_escapes_and_surrogate_pairs() -> None:
@@ -148,3 +149,11 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
     with pytest.raises(LenientJSONError, match="nesting too deep"):
         loads("[" * 5000 + "]" * 5000)
     assert loads("[" * 50 + "]" * 50) == eval("[" * 50 + "]" * 50)
+
+
+def test_avro_dialect_is_json_plus_comments_only() -> None:
+    assert loads('/* c */ {"type": "string"} // end', lenient=False) == {"type": "string"}
+    with pytest.raises(LenientJSONError, match="column 10: unexpected character \"'\""):
+        loads("{\"type\": 'string'}", lenient=False)
+    with pytest.raises(LenientJSONError, match=r"column 2: .*expected a field name"):
+        loads('{type: "string"}', lenient=False)
