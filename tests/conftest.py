@@ -18,7 +18,7 @@ from kijirest.store.base import Store, TableNotFound
 HBASE_ENV = "KIJIREST_HBASE"
 HBASE_SKIP_REASON = f"{HBASE_ENV} not set (scripts/hbase start, then {HBASE_ENV}=hbase://127.0.0.1:9090)"
 
-STORE_KINDS = ["memory", "hbase"]
+STORE_KINDS = ["memory", "embedded", "hbase"]
 
 
 def unique_name(prefix: str = "t_") -> str:

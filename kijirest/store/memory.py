@@ -118,9 +118,7 @@ def check_cells(table: str, families: dict[bytes, FamilySpec], cells: Sequence[C
             raise TypeError(f"cell value must be bytes, not {type(value).__name__}")
 
 
-def check_selectors(
-    table: str, families: dict[bytes, FamilySpec], columns: Iterable[ColumnSelector]
-) -> None:
+def check_selectors(table: str, families: dict[bytes, FamilySpec], columns: Iterable[ColumnSelector]) -> None:
     for sel in columns:
         if not isinstance(sel, ColumnSelector):
             raise TypeError(f"columns must be ColumnSelector, not {type(sel).__name__}")

@@ -1,0 +1,135 @@
+"""`AsyncStore`: the Store interface for the event loop.
+
+Blocking stores (embedded, HBase) run every call in one bounded thread pool, so a slow disk or
+RegionServer never stalls the loop; a non-blocking store (memory: `blocking = False`) is called
+directly, since handing a microsecond call to a thread would cost more than the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from kijirest.store.base import (
+    Cell,
+    ColumnSelector,
+    FamilySpec,
+    ReadOptions,
+    Row,
+    RowScanner,
+    Scan,
+    Store,
+)
+
+T = TypeVar("T")
+
+DEFAULT_WORKERS = 8
+_DEFAULT_READ = ReadOptions()
+_END = object()
+
+
+class AsyncStore:
+    """Async wrappers of a Store's methods; `executor` None = an own pool of DEFAULT_WORKERS
+    threads, shut down by `close()` (a given executor is left to its owner)."""
+
+    def __init__(self, store: Store, executor: ThreadPoolExecutor | None = None) -> None:
+        self.store = store
+        self._own_executor = executor is None and store.blocking
+        if executor is None and store.blocking:
+            executor = ThreadPoolExecutor(max_workers=DEFAULT_WORKERS, thread_name_prefix="kijirest-store")
+        self._executor = executor
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if not self.store.blocking:
+            return fn(*args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    # -- tables ---------------------------------------------------------------------------------
+    async def create_table(self, table: str, families: Sequence[FamilySpec]) -> bool:
+        return await self._call(self.store.create_table, table, families)
+
+    async def list_tables(self) -> list[str]:
+        return await self._call(self.store.list_tables)
+
+    async def table_families(self, table: str) -> dict[bytes, FamilySpec]:
+        return await self._call(self.store.table_families, table)
+
+    async def delete_table(self, table: str) -> None:
+        await self._call(self.store.delete_table, table)
+
+    # -- writes ---------------------------------------------------------------------------------
+    async def put_row(self, table: str, key: bytes, cells: Sequence[Cell]) -> None:
+        await self._call(self.store.put_row, table, key, cells)
+
+    async def increment(self, table: str, key: bytes, family: bytes, qualifier: bytes, amount: int) -> int:
+        return await self._call(self.store.increment, table, key, family, qualifier, amount)
+
+    async def delete(
+        self,
+        table: str,
+        key: bytes,
+        columns: Sequence[ColumnSelector] | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        await self._call(self.store.delete, table, key, columns, timestamp)
+
+    # -- reads ----------------------------------------------------------------------------------
+    async def get_rows(
+        self, table: str, keys: Sequence[bytes], read: ReadOptions = _DEFAULT_READ
+    ) -> list[Row]:
+        return await self._call(self.store.get_rows, table, keys, read)
+
+    async def scan(self, table: str, scan: Scan) -> AsyncRowScanner:
+        """Open a scan; iterate it with `async for batch in scanner`, and `aclose()` it (or use
+        `async with`) also when stopping early, so the store's scanner is released."""
+        scanner = await self._call(self.store.scan, table, scan)
+        return AsyncRowScanner(self, scanner)
+
+    async def close(self) -> None:
+        """Close the store (in the pool) and shut down an own pool."""
+        try:
+            await self._call(self.store.close)
+        finally:
+            if self._own_executor and self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class AsyncRowScanner:
+    """An open scan as an async iterator of batches."""
+
+    def __init__(self, runner: AsyncStore, scanner: RowScanner) -> None:
+        self._runner = runner
+        self._scanner = scanner
+        self._batches = iter(scanner)
+        self._closed = False
+
+    def __aiter__(self) -> AsyncRowScanner:
+        return self
+
+    def _next_batch(self) -> Any:
+        return next(self._batches, _END)
+
+    async def __anext__(self) -> list[Row]:
+        if self._closed:
+            raise StopAsyncIteration
+        batch = await self._runner._call(self._next_batch)
+        if batch is _END:
+            await self.aclose()
+            raise StopAsyncIteration
+        return batch
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._runner._call(self._scanner.close)
+
+    async def __aenter__(self) -> AsyncRowScanner:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
