@@ -405,6 +405,15 @@ def test_increment(store: Store, table: str) -> None:
     assert store.increment(table, b"s", b"g", b"other", 0) == 0
 
 
+def test_increment_after_a_future_version_writes_a_newer_one(store: Store, table: str) -> None:
+    future = now_ms() + HOUR_MS
+    store.put_row(table, b"r", [(b"g", b"n", future, be8(40))])
+    assert store.increment(table, b"r", b"g", b"n", 2) == 42
+    [(_, [(_, _, ts, value)])] = store.get_rows(table, [b"r"])
+    assert value == be8(42) and ts > future  # the increment is the newest version
+    assert store.increment(table, b"r", b"g", b"n", 1) == 43
+
+
 def test_concurrent_increments_sum_exactly(store: Store, table: str) -> None:
     threads, each = 8, 25
 
@@ -433,7 +442,10 @@ def full_row(store: Store, table: str) -> str:
 
 
 def _columns(store: Store, table: str, key: bytes = b"r") -> list[tuple[bytes, bytes, int]]:
+    """The row's (family, qualifier, ts) triples, all versions; a scan must agree with the get."""
     [(_, cells)] = store.get_rows(table, [key], ALL)
+    scanned = scan_all(store, table, Scan(start=key, stop=key + b"\x00", read=ALL))
+    assert scanned == ([(key, cells)] if cells else [])
     return [(f, q, ts) for f, q, ts, _ in cells]
 
 
@@ -526,6 +538,25 @@ def test_delete_marker_hides_later_put_with_older_timestamp(store: Store, full_r
         full_row, [b"r"], ReadOptions(columns=(ColumnSelector(b"f", qualifier=b"pa"),), max_versions=None)
     )
     assert cells == [(b"f", b"pa", 3000, b"pa@3000"), (b"f", b"pa", 2600, b"newer")]
+
+
+def test_older_delete_does_not_weaken_a_newer_one(store: Store, full_row: str) -> None:
+    column = [ColumnSelector(b"f", qualifier=b"a")]
+    store.delete(full_row, b"r", column, timestamp=2000)
+    store.delete(full_row, b"r", column, timestamp=1000)
+    store.put_row(full_row, b"r", [(b"f", b"a", 1500, b"hidden")])
+    assert [c for c in _columns(store, full_row) if c[:2] == (b"f", b"a")] == [(b"f", b"a", 3000)]
+
+
+def test_scan_applies_delete_markers_across_batches(store: Store, table: str) -> None:
+    for i in range(10):
+        store.put_row(table, b"r%d" % i, [(b"f", b"a", 1000, b"x"), (b"f", b"b", 1000, b"y")])
+    for i in (1, 2, 3, 7):
+        store.delete(table, b"r%d" % i)
+    store.delete(table, b"r5", [ColumnSelector(b"f", qualifier=b"a")])
+    rows = scan_all(store, table, Scan(batch_size=2))
+    assert keys_of(rows) == [b"r0", b"r4", b"r5", b"r6", b"r8", b"r9"]
+    assert dict(rows)[b"r5"] == [(b"f", b"b", 1000, b"y")]
 
 
 def test_delete_without_timestamp_uses_store_clock(store: Store, table: str) -> None:
