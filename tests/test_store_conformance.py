@@ -7,6 +7,7 @@ range that would reach pruned versions.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +18,13 @@ from kijirest.store.base import (
     ColumnSelector,
     FamilySpec,
     ReadOptions,
+    RowScanner,
     Scan,
     Store,
     StoreError,
     TableNotFound,
 )
+from kijirest.store.memory import MemoryStore
 from kijirest.store.runner import AsyncStore
 
 ALL = ReadOptions(max_versions=None)
@@ -574,7 +577,7 @@ def test_delete_without_timestamp_uses_store_clock(store: Store, table: str) -> 
 # -- AsyncStore ---------------------------------------------------------------------------------
 
 
-async def test_async_store_basics(store: Store, table: str) -> None:
+async def test_async_store_basics(store: Store, table: str, table_name) -> None:
     with ThreadPoolExecutor(2) as pool:
         runner = AsyncStore(store, pool)
         for i in range(10):
@@ -599,7 +602,7 @@ async def test_async_store_basics(store: Store, table: str) -> None:
         with pytest.raises(StopAsyncIteration):
             await scanner.__anext__()  # closed: nothing more
 
-        name = table + "_x"
+        name = table_name()
         assert await runner.create_table(name, [FamilySpec(b"f")]) is True
         await runner.delete_table(name)
 
@@ -664,3 +667,44 @@ async def test_async_store_close_closes_store_and_own_pool(embedded: Store, tabl
     await runner.close()
     with pytest.raises(StoreError):
         embedded.put_row(name, b"r", [(b"f", b"q", 1000, b"v")])
+
+
+class _SlowScanner(RowScanner):
+    """Each batch takes a while; records the order of fetch ends and close."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    def __iter__(self):
+        for i in range(3):
+            time.sleep(0.2)
+            self.events.append(f"batch{i}")
+            yield [(b"r%d" % i, [(b"f", b"q", 1, b"v")])]
+
+    def close(self) -> None:
+        self.events.append("close")
+
+
+async def test_async_scanner_close_waits_for_a_cancelled_fetch() -> None:
+    events: list[str] = []
+    memory = MemoryStore()
+
+    class Slow(_RecordingStore):
+        def scan(self, table, scan):
+            return _SlowScanner(events)
+
+    with ThreadPoolExecutor(2) as pool:
+        runner = AsyncStore(Slow(memory), pool)
+        scanner = await runner.scan("t", Scan())
+        fetch = asyncio.ensure_future(scanner.__anext__())
+        await asyncio.sleep(0.05)
+        fetch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await fetch
+        await scanner.aclose()
+    assert events == ["batch0", "close"]
+
+
+def test_empty_column_list_is_refused(store: Store, table: str) -> None:
+    with pytest.raises(ValueError):
+        store.get_rows(table, [b"r"], ReadOptions(columns=()))

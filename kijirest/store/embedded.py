@@ -373,7 +373,7 @@ class EmbeddedStore(Store):
             (table_id,) = conn.execute("SELECT v FROM meta WHERE k = 'next_table_id'").fetchone()
             conn.execute("UPDATE meta SET v = v + 1 WHERE k = 'next_table_id'")
             conn.execute("INSERT INTO tables (name, id, families) VALUES (?, ?, ?)", (table, table_id, blob))
-            self._tables[table] = _TableInfo(table, table_id, specs)
+            self._tables = {**self._tables, table: _TableInfo(table, table_id, specs)}  # copy on write
             return True
 
         return self._write(run)
@@ -390,7 +390,7 @@ class EmbeddedStore(Store):
             conn.execute("DELETE FROM tables WHERE id = ?", (info.id,))
             conn.execute("DELETE FROM cells WHERE t = ?", (info.id,))
             conn.execute("DELETE FROM marks WHERE t = ?", (info.id,))
-            del self._tables[table]
+            self._tables = {k: v for k, v in self._tables.items() if k != table}
 
         self._write(run)
 
@@ -530,6 +530,7 @@ class EmbeddedStore(Store):
 
 
 _ROW_OF_CELL = itemgetter(4)
+_CELL = itemgetter(0, 1, 2, 3)
 
 
 class _EmbeddedScanner(RowScanner):
@@ -581,7 +582,7 @@ class _EmbeddedScanner(RowScanner):
                     examined += 1
                     if regex is not None and regex.fullmatch(key.decode("latin-1")) is None:
                         continue
-                    rows.append((key, [c[:4] for c in group]))
+                    rows.append((key, list(map(_CELL, group))))
             finally:
                 cur.close()
             if rows:

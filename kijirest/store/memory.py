@@ -207,6 +207,8 @@ def plan_read(table: str, families: dict[bytes, FamilySpec], read: ReadOptions, 
     if requested is not None and (type(requested) is not int or requested < 1):
         raise ValueError(f"max_versions must be None or a positive int, not {requested!r}")
 
+    if read.columns is not None and not read.columns:
+        raise ValueError("columns must hold at least one ColumnSelector (None reads every family)")
     if read.columns is None:
         wanted: dict[bytes, list[ColumnSelector] | None] = dict.fromkeys(families)
     else:

@@ -99,13 +99,19 @@ class AsyncStore:
 
 
 class AsyncRowScanner:
-    """An open scan as an async iterator of batches."""
+    """An open scan as an async iterator of batches.
+
+    A fetch runs in the pool; if the task awaiting it is cancelled, the fetch still finishes in
+    its thread, and `aclose()` waits for it before closing the scanner, so a store scanner is
+    never used from two threads at once.
+    """
 
     def __init__(self, runner: AsyncStore, scanner: RowScanner) -> None:
         self._runner = runner
         self._scanner = scanner
         self._batches = iter(scanner)
         self._closed = False
+        self._inflight: asyncio.Future[Any] | None = None
 
     def __aiter__(self) -> AsyncRowScanner:
         return self
@@ -116,16 +122,28 @@ class AsyncRowScanner:
     async def __anext__(self) -> list[Row]:
         if self._closed:
             raise StopAsyncIteration
-        batch = await self._runner._call(self._next_batch)
+        if not self._runner.store.blocking:
+            batch = self._next_batch()
+        else:
+            if self._inflight is not None and not self._inflight.done():
+                await asyncio.wait([self._inflight])  # an earlier, cancelled fetch: let it end
+            loop = asyncio.get_running_loop()
+            fut = loop.run_in_executor(self._runner._executor, self._next_batch)
+            fut.add_done_callback(_consume)
+            self._inflight = fut
+            batch = await asyncio.shield(fut)
         if batch is _END:
             await self.aclose()
             raise StopAsyncIteration
         return batch
 
     async def aclose(self) -> None:
+        """Release the store's scanner (also after an early stop or a cancelled fetch)."""
         if self._closed:
             return
         self._closed = True
+        if self._inflight is not None and not self._inflight.done():
+            await asyncio.wait([self._inflight])
         await self._runner._call(self._scanner.close)
 
     async def __aenter__(self) -> AsyncRowScanner:
@@ -133,3 +151,9 @@ class AsyncRowScanner:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _consume(fut: asyncio.Future[Any]) -> None:
+    """Mark a fetch's exception as seen: its awaiter may have been cancelled and gone."""
+    if not fut.cancelled():
+        fut.exception()
