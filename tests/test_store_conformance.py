@@ -706,5 +706,9 @@ async def test_async_scanner_close_waits_for_a_cancelled_fetch() -> None:
 
 
 def test_empty_column_list_is_refused(store: Store, table: str) -> None:
+    store.put_row(table, b"r", [(b"f", b"q", 1000, b"v")])
     with pytest.raises(ValueError):
         store.get_rows(table, [b"r"], ReadOptions(columns=()))
+    with pytest.raises(ValueError):
+        store.delete(table, b"r", [])
+    assert store.get_rows(table, [b"r"]) == [(b"r", [(b"f", b"q", 1000, b"v")])]

@@ -118,7 +118,11 @@ def check_cells(table: str, families: dict[bytes, FamilySpec], cells: Sequence[C
             raise TypeError(f"cell value must be bytes, not {type(value).__name__}")
 
 
-def check_selectors(table: str, families: dict[bytes, FamilySpec], columns: Iterable[ColumnSelector]) -> None:
+def check_selectors(table: str, families: dict[bytes, FamilySpec], columns: Sequence[ColumnSelector]) -> None:
+    """Selectors of existing families; an empty list is refused (HBase would read or delete the
+    whole row for it, a caller meaning "nothing" would get everything)."""
+    if not columns:
+        raise ValueError("columns must hold at least one ColumnSelector (None means the whole row)")
     for sel in columns:
         if not isinstance(sel, ColumnSelector):
             raise TypeError(f"columns must be ColumnSelector, not {type(sel).__name__}")
@@ -207,8 +211,6 @@ def plan_read(table: str, families: dict[bytes, FamilySpec], read: ReadOptions, 
     if requested is not None and (type(requested) is not int or requested < 1):
         raise ValueError(f"max_versions must be None or a positive int, not {requested!r}")
 
-    if read.columns is not None and not read.columns:
-        raise ValueError("columns must hold at least one ColumnSelector (None reads every family)")
     if read.columns is None:
         wanted: dict[bytes, list[ColumnSelector] | None] = dict.fromkeys(families)
     else:
@@ -436,6 +438,8 @@ class MemoryStore(Store):
         check_key(key)
         if timestamp is not None:
             check_timestamp(timestamp)
+        if columns is not None:
+            columns = list(columns)
         with self._lock:
             t = self._table(table)
             if columns is not None:
