@@ -141,6 +141,9 @@ def compile_row_regex(pattern: str | None) -> re.Pattern[str] | None:
     """The row regex, DOTALL like HBase's RegexStringComparator; matched with fullmatch on latin-1."""
     if pattern is None:
         return None
+    if pattern.endswith("\\z") and not pattern.endswith("\\\\z"):
+        # Java's end-of-input `\z` (what HBase is sent) is spelled `\Z` in Python before 3.14
+        pattern = pattern[:-2] + "\\Z"
     try:
         return re.compile(pattern, re.DOTALL)
     except re.error as e:
