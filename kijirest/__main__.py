@@ -1,0 +1,7 @@
+"""`python -m kijirest` is `kijirest`."""
+
+import sys
+
+from kijirest.cli import main
+
+sys.exit(main())

@@ -1,0 +1,139 @@
+"""`kijirest serve` / `kijirest demo`: the command line (api.md, start-up contract)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from kijirest.settings import Settings, SettingsError, load_config, validate
+
+log = logging.getLogger("kijirest")
+
+REPO_CONF = Path(__file__).resolve().parent.parent / "conf"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kijirest", description="Kiji tables over the KijiREST /v1 API")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("serve", "serve the layouts of --layouts from --store"),
+        ("demo", "load the demo rows of conf/ into the store (once), then serve them"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument(
+            "--config", help="YAML file with layouts, store, host, port, instances, cors, max_body_size"
+        )
+        p.add_argument("--layouts", help="directory of <instance>/<table>.json layout files")
+        p.add_argument("--store", help="memory: | embedded:PATH | hbase://HOST[:PORT][?thrift2_port=N]")
+        p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port to listen on (default 8080; 0 = any free port)")
+        p.add_argument("--workers", type=int, help="processes sharing the port with SO_REUSEPORT (default 1)")
+        p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    settings = load_config(args.config) if args.config else Settings()
+    if args.command == "demo":
+        defaults = {"layouts": str(REPO_CONF / "layouts")}
+        if not args.config:
+            settings = settings.with_overrides(**defaults)
+    settings = settings.with_overrides(
+        layouts=args.layouts, store=args.store, host=args.host, port=args.port, workers=args.workers
+    )
+    return validate(settings, "command line")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,  # like KijiREST (Dropwizard): the log is the console output
+    )
+    try:
+        settings = settings_from_args(args)
+    except SettingsError as exc:
+        print(f"kijirest: {exc}", file=sys.stderr)
+        return 2
+    from kijirest.catalog import StartupError
+
+    try:
+        if args.command == "demo":
+            from kijirest.demo import load_demo
+
+            asyncio.run(load_demo(settings))
+        return serve(settings)
+    except StartupError as exc:
+        print(f"kijirest: {exc}", file=sys.stderr)
+        return 1
+
+
+def serve(settings: Settings) -> int:
+    """Run the gateway until SIGINT/SIGTERM; with workers > 1, fork that many processes."""
+    if settings.workers > 1:
+        return _serve_workers(settings)
+    return asyncio.run(_serve(settings, reuse_port=False))
+
+
+def _serve_workers(settings: Settings) -> int:
+    import multiprocessing as mp
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.host, settings.port))
+    port = sock.getsockname()[1]  # a fixed port for every worker, even when 0 was asked
+    fixed = settings.with_overrides(port=port, workers=1)
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_worker_main, args=(fixed,)) for _ in range(settings.workers)]
+    for p in procs:
+        p.start()
+    stop = {"signal": False}
+
+    def forward(signum: int, _frame: object) -> None:
+        stop["signal"] = True
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                p.terminate()
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for p in procs:
+        p.join()
+    sock.close()
+    return 0 if all(p.exitcode == 0 for p in procs) else 1
+
+
+def _worker_main(settings: Settings) -> None:
+    sys.exit(asyncio.run(_serve(settings, reuse_port=True)))
+
+
+async def _serve(settings: Settings, *, reuse_port: bool) -> int:
+    from aiohttp import web
+
+    from kijirest.app import init_app
+
+    app = await init_app(settings)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
+    try:
+        await site.start()
+        server = site._server  # the bound socket tells the real port when 0 was asked
+        sockets = getattr(server, "sockets", None) or []
+        port = sockets[0].getsockname()[1] if sockets else settings.port
+        log.info("kijirest listening on http://%s:%s", settings.host, port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("kijirest stopping")
+    finally:
+        await runner.cleanup()  # closes in-flight streams, then the app's cleanup_ctx closes the store
+    return 0

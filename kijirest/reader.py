@@ -1,0 +1,164 @@
+"""Reading Kiji rows: request columns → store selectors, and stored rows → the JSON rows of api.md.
+
+`RowReader` is built once per table and kept in its context. Everything that depends only on the
+layout or on a (column, writer schema) pair is computed once and cached, so the per-cell work of a
+scan is: one dict lookup for the column, one cached decoder call, one small dict for the cell.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kijirest.cells import CellDecodeError
+from kijirest.entity_id import to_string_binary
+from kijirest.errors import BadRequest
+from kijirest.layouts.columns import ColumnNames, UnknownColumnError
+from kijirest.layouts.model import Family
+from kijirest.store.base import LATEST, ColumnSelector, ReadOptions, Row
+
+log = logging.getLogger("kijirest.reader")
+
+#: bytes → (JSON value, writer schema uid); raises CellDecodeError
+CellDecoder = Callable[[bytes], tuple[Any, int]]
+
+_MAX_CACHED_COLUMNS = 65536  # map-family qualifiers are unbounded: cap the per-table column cache
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRequest:
+    family: Family
+    qualifier: str | None  # None = the whole family
+
+
+def parse_columns(
+    names: ColumnNames, text: str | None, where: str = "cols"
+) -> tuple[ColumnRequest, ...] | None:
+    """`cols`: `*` (or absent) = every column (None); else `family` / `family:qualifier` split on `,`.
+
+    The first `:` separates family and qualifier (a map qualifier may hold `:`); aliases resolve to
+    primary names; duplicates and columns covered by a whole-family request are merged.
+    """
+    if text is None or text == "*":
+        return None
+    whole: dict[str, Family] = {}
+    single: dict[tuple[str, str], ColumnRequest] = {}
+    for part in text.split(","):
+        if part == "*":
+            return None
+        if part == "":
+            raise BadRequest(where, f"empty column name in {text!r}")
+        family_name, sep, qualifier = part.partition(":")
+        try:
+            family = names.family(family_name)
+            if sep and qualifier:
+                if not family.is_map:
+                    qualifier = names.column(family, qualifier).name
+                single[(family.name, qualifier)] = ColumnRequest(family, qualifier)
+            else:
+                whole[family.name] = family
+        except UnknownColumnError as exc:
+            raise BadRequest(where, str(exc)) from None
+    merged = [ColumnRequest(f, None) for f in whole.values()]
+    merged += [c for (fname, _), c in single.items() if fname not in whole]
+    return tuple(merged)
+
+
+def read_options(
+    names: ColumnNames,
+    columns: tuple[ColumnRequest, ...] | None,
+    versions: int | None,
+    time_range: tuple[int, int] = (0, LATEST),
+) -> ReadOptions:
+    """The store-level read of a request (selectors, versions, time range)."""
+    selectors: tuple[ColumnSelector, ...] | None = None
+    if columns is not None:
+        selectors = tuple(
+            names.family_selector(c.family)
+            if c.qualifier is None
+            else names.column_selector(c.family, c.qualifier)
+            for c in columns
+        )
+    return ReadOptions(columns=selectors, max_versions=versions, time_range=time_range)
+
+
+class RowReader:
+    """Turns stored rows of one table into api.md rows."""
+
+    def __init__(
+        self,
+        names: ColumnNames,
+        entity_id_json: Callable[[bytes], Any],
+        decoder_for: Callable[..., CellDecoder],
+        table: str,
+    ) -> None:
+        self._names = names
+        self._entity_id_json = entity_id_json
+        self._decoder_for = decoder_for  # (CellSpec) → CellDecoder, cached by the caller
+        self._table = table
+        #: (HBase family, HBase qualifier) → (family name, qualifier, decoder, is counter) or None
+        self._columns: dict[tuple[bytes, bytes], tuple[str, str, CellDecoder, bool] | None] = {}
+
+    def _column(self, hfamily: bytes, hqualifier: bytes) -> tuple[str, str, CellDecoder, bool] | None:
+        hit = self._names.kiji_column(hfamily, hqualifier)
+        info = None
+        if hit is not None:
+            family, qualifier, spec = hit
+            info = (family.name, qualifier, self._decoder_for(spec), spec.type == "COUNTER")
+        if len(self._columns) >= _MAX_CACHED_COLUMNS:
+            self._columns.clear()
+        self._columns[(hfamily, hqualifier)] = info
+        return info
+
+    def row(self, stored: Row) -> dict[str, Any] | None:
+        """The api.md row, or None when no stored cell maps to a layout column."""
+        key, cells = stored
+        cells_json = self.cells(key, cells)
+        if not cells_json:
+            return None
+        return {"entityId": self._entity_id_json(key), "cells": cells_json}
+
+    def empty_row(self, key: bytes) -> dict[str, Any]:
+        return {"entityId": self._entity_id_json(key), "cells": {}}
+
+    def cells(self, key: bytes, cells: list) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        families: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        columns = self._columns
+        missing = object()
+        for hfamily, hqualifier, timestamp, value in cells:
+            info = columns.get((hfamily, hqualifier), missing)
+            if info is missing:
+                info = self._column(hfamily, hqualifier)
+            if info is None:
+                continue  # a cell of no layout column (removed column, other tool): skipped
+            family, qualifier, decode, counter = info  # type: ignore[misc]
+            qualifiers = families.get(family)
+            if qualifiers is None:
+                qualifiers = families[family] = {}
+            versions = qualifiers.get(qualifier)
+            if versions is None:
+                versions = qualifiers[qualifier] = []
+            elif counter:
+                continue  # counters: the latest value only
+            try:
+                datum, writer = decode(value)
+            except CellDecodeError as exc:
+                log.warning(
+                    "table %s row %s column %s:%s ts %s: cannot decode cell: %s",
+                    self._table,
+                    to_string_binary(key),
+                    family,
+                    qualifier,
+                    timestamp,
+                    exc,
+                )
+                datum, writer = f"Error loading cell: {exc}", -1
+            versions.append({"timestamp": timestamp, "value": datum, "writer_schema": writer})
+        if len(families) > 1:
+            families = dict(sorted(families.items()))
+        for name, qualifiers in families.items():
+            if len(qualifiers) > 1:
+                families[name] = dict(sorted(qualifiers.items()))
+        return families

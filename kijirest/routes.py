@@ -1,0 +1,63 @@
+"""The URL table (api.md "Resources"), and CORS when it is switched on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import hdrs, web
+
+from kijirest.views import meta, rows
+
+ALLOWED_HEADERS = "Content-Type, Accept, Authorization"
+
+
+def setup_routes(app: web.Application) -> None:
+    """Every resource answers with and without a trailing slash; GET routes answer HEAD too."""
+
+    def add(path: str, get: Any, **others: Any) -> None:
+        for p in (path, path + "/"):
+            app.router.add_get(p, get)
+            for method, handler in others.items():
+                app.router.add_route(method.upper(), p, handler)
+
+    add("/v1", meta.service)
+    add("/v1/version", meta.version)
+    add("/v1/instances", meta.instances)
+    add("/v1/instances/{instance}", meta.instance)
+    add("/v1/instances/{instance}/tables", meta.tables)
+    add("/v1/instances/{instance}/tables/{table}", meta.table)
+    add(
+        "/v1/instances/{instance}/tables/{table}/rows",
+        rows.get_rows,
+        post=rows.post_rows,
+        delete=rows.delete_rows,
+    )
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """`cors: true`: answer preflights on every known path, and allow any origin on answers."""
+    origin = request.headers.get(hdrs.ORIGIN)
+    if request.method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
+        exc = request.match_info.http_exception
+        if exc is None or exc.status == 405:
+            allowed = sorted(exc.allowed_methods) if exc is not None else [request.method]
+            return web.Response(
+                status=204,
+                headers={
+                    hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: origin or "*",
+                    hdrs.ACCESS_CONTROL_ALLOW_METHODS: ", ".join(allowed),
+                    hdrs.ACCESS_CONTROL_ALLOW_HEADERS: request.headers.get(
+                        hdrs.ACCESS_CONTROL_REQUEST_HEADERS, ALLOWED_HEADERS
+                    ),
+                    hdrs.ACCESS_CONTROL_MAX_AGE: "86400",
+                    hdrs.VARY: "Origin",
+                },
+            )
+    return await handler(request)
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer (streams and errors included) allows the caller's origin."""
+    if hdrs.ORIGIN in request.headers:
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = "*"

@@ -1,0 +1,1 @@
+"""HTTP handlers: thin, they parse the request, call the Kiji model, and answer or stream."""
