@@ -26,7 +26,6 @@ import orjson
 from kijirest.avro.schema import (
     ArraySchema,
     EnumSchema,
-    Field,
     FixedSchema,
     MapSchema,
     NamedSchema,
@@ -1230,7 +1229,10 @@ class ColumnCodec:
 
     def __init__(self, spec: CellSpec, schemas: SchemaLookup, codecs: CodecCache = CODECS) -> None:
         self.kind = spec.type
-        self.storage = spec.storage if spec.type in _AVRO_KINDS or spec.type == "COUNTER" else "NONE"
+        # COUNTER cells are FINAL whatever the layout says; RAW_BYTES/PROTOBUF have no storage
+        self.storage = (
+            spec.storage if spec.type in _AVRO_KINDS else "FINAL" if spec.type == "COUNTER" else "NONE"
+        )
         self.policy = spec.avro_validation_policy
         self._schemas = schemas
         self._codecs = codecs
@@ -1376,10 +1378,3 @@ class ColumnCodec:
 
     def cell_bytes(self, datum: bytes, writer_hash: bytes | None, writer_uid: int | None) -> bytes:
         return cell_bytes(self.storage, datum, writer_hash, writer_uid)
-
-
-def field_default_json(field: Field) -> Any:
-    """The JSON value the API shows for a field's default (ValueError when it does not fit)."""
-    if not field.has_default:
-        raise ValueError(f"field {field.name} has no default")
-    return _default_json(field.schema, field.default)

@@ -159,6 +159,9 @@ def test_counter_cells() -> None:
         codec.decode(b"\x00" * 5)
     with pytest.raises(CellDecodeError, match="expected 8"):
         codec.decode(b"\x00" * 9)
+    # a counter is FINAL whatever storage the spec carries (CellSpec defaults to HASH)
+    default_storage = ColumnCodec(CellSpec(type="COUNTER"), Lookup())
+    assert default_storage.decode(bytes.fromhex("000000000000002a")) == (42, 3)
 
 
 def test_counter_set_values() -> None:
