@@ -103,6 +103,16 @@ class SchemaEntry:
     hash: bytes
     text: str
 
+    @property
+    def id(self) -> int:
+        """The uid under the name `GET /v1/instances/<i>` lists it with."""
+        return self.uid
+
+    @property
+    def schema(self) -> str:
+        """The canonical text (the `avro_schema` of the instance listing)."""
+        return self.text
+
 
 class SchemaLookup(Protocol):
     """How cells find writer schemas (implemented by `kijirest.schema_table.SchemaTable`).

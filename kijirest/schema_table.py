@@ -198,6 +198,10 @@ class SchemaTable:
             self._by_uid.setdefault(entry.uid, entry)
         return entry
 
+    def has_uid(self, uid: int) -> bool:
+        """Whether a uid is registered (layout `uid` references are checked with it at start-up)."""
+        return self.by_uid(uid) is not None
+
     def lookup(self, schema: Schema) -> SchemaEntry | None:
         """The entry of a schema if registered (no registration)."""
         return self.by_hash(schema_hash(schema))

@@ -85,6 +85,7 @@ def test_installation(store: Store, instance: str, new_table: Callable[[], Schem
         (i, h, f'"{n}"') for i, (n, h) in enumerate(zip(PRIMITIVE_TYPES, PRIMITIVE_HASHES, strict=True))
     ]
     assert table.listing()[3] == {"id": 3, "hash": PRIMITIVE_HASHES[3], "avro_schema": '"long"'}
+    assert (table.entries()[3].id, table.entries()[3].schema) == (3, '"long"')
     # a second start finds the tables and installs nothing
     again = new_table()
     assert again.install() is False
@@ -114,6 +115,7 @@ def test_unknown_uid_and_hash(new_table: Callable[[], SchemaTable]) -> None:
     table = new_table()
     table.install()
     assert table.by_uid(8) is None
+    assert table.has_uid(7) and not table.has_uid(8)
     assert table.by_uid(-1) is None
     assert table.by_hash(b"\x00" * 16) is None
     assert table.by_hash(b"short") is None
