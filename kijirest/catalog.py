@@ -7,12 +7,14 @@ holding everything a request on that table needs, precomputed (column names, key
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kijirest.cells import ColumnCodec
 from kijirest.entity_id import KeyCodec, codec_for
 from kijirest.layouts.columns import ColumnNames, hbase_table_name
-from kijirest.layouts.model import TableLayout
+from kijirest.layouts.model import CellSpec, Family, TableLayout
 from kijirest.schema_table import SchemaTable
 from kijirest.store.base import FamilySpec, Store
 
@@ -33,8 +35,16 @@ class TableContext:
     keys: KeyCodec
     schemas: SchemaTable
     uri: str = ""
-    #: per-table caches filled lazily by the reader / writer (codecs per column and writer uid)
+    codecs: dict[CellSpec, ColumnCodec] = field(default_factory=dict)
+    #: per-table objects built on first use (the row reader)
     cache: dict = field(default_factory=dict)
+
+    def codec(self, spec: CellSpec) -> ColumnCodec:
+        """The cell codec of a column (all are built at start-up; decoders per writer are cached)."""
+        codec = self.codecs.get(spec)
+        if codec is None:
+            codec = self.codecs[spec] = ColumnCodec(spec, self.schemas)
+        return codec
 
 
 @dataclass
@@ -59,7 +69,7 @@ def open_catalog(store: Store, layouts_dir: str, visible: tuple[str, ...] | None
     Creates missing tables and schema tables, never alters or drops existing ones; registers the
     schema of every FINAL column so that reads never write.
     """
-    from kijirest.layouts.loader import LayoutError, load_layout_dir
+    from kijirest.layouts.loader import LayoutError, check_schema_uids, load_layout_dir
 
     if not Path(layouts_dir).is_dir():
         raise StartupError(f"--layouts {layouts_dir}: not a directory")
@@ -78,14 +88,18 @@ def open_catalog(store: Store, layouts_dir: str, visible: tuple[str, ...] | None
         inst = loaded[iname]
         schemas = SchemaTable(store, iname)
         schemas.install()
+        try:
+            check_schema_uids(inst, schemas.has_uid)
+        except LayoutError as exc:
+            raise StartupError(str(exc)) from exc
         tables: dict[str, TableContext] = {}
         for tname in sorted(inst.tables):
             layout = inst.tables[tname]
-            names = ColumnNames(layout)
+            names = inst.columns.get(tname) or ColumnNames(layout)
             hname = hbase_table_name(iname, tname)
             _ensure_table(store, hname, names.family_specs(), existing)
             _register_final_schemas(schemas, names)
-            tables[tname] = TableContext(
+            tables[tname] = context = TableContext(
                 instance=iname,
                 name=tname,
                 layout=layout,
@@ -95,6 +109,13 @@ def open_catalog(store: Store, layouts_dir: str, visible: tuple[str, ...] | None
                 schemas=schemas,
                 uri=f"/v1/instances/{iname}/tables/{tname}",
             )
+            for family, spec in _cell_specs(names):
+                try:
+                    context.codec(spec)
+                except ValueError as exc:
+                    raise StartupError(
+                        f"{inst.files.get(tname, tname)}: family {family.name}: {exc}"
+                    ) from exc
         instances[iname] = InstanceContext(iname, tables, schemas, uri=f"/v1/instances/{iname}")
     return Catalog(instances)
 
@@ -131,11 +152,18 @@ def _ensure_table(store: Store, name: str, families: list[FamilySpec], existing:
             )
 
 
+def _cell_specs(names: ColumnNames) -> Iterator[tuple[Family, CellSpec]]:
+    for family in names.families:
+        if family.map_cell is not None:
+            yield family, family.map_cell
+        for column in family.columns:
+            yield family, column.cell
+
+
 def _register_final_schemas(schemas: SchemaTable, names: ColumnNames) -> None:
+    """FINAL columns' schemas are registered at start-up (layout order) so that reads never write."""
     from kijirest.avro.schema import parse_schema_text
 
-    for family in names.families:
-        cells = [family.map_cell] if family.map_cell is not None else [c.cell for c in family.columns]
-        for cell in cells:
-            if cell is not None and cell.storage == "FINAL" and cell.type == "INLINE" and cell.schema:
-                schemas.get_or_create(parse_schema_text(cell.schema))
+    for _, cell in _cell_specs(names):
+        if cell.storage == "FINAL" and cell.type == "INLINE" and cell.schema:
+            schemas.get_or_create(parse_schema_text(cell.schema))

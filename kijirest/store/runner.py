@@ -48,6 +48,10 @@ class AsyncStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
 
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run any blocking work that uses this store (schema table, write plans) where its calls run."""
+        return await self._call(fn, *args)
+
     # -- tables ---------------------------------------------------------------------------------
     async def create_table(self, table: str, families: Sequence[FamilySpec]) -> bool:
         return await self._call(self.store.create_table, table, families)

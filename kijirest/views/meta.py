@@ -69,8 +69,7 @@ async def _schema_entries(request: web.Request, inst: InstanceContext) -> list[d
     import asyncio
 
     loop = asyncio.get_running_loop()
-    entries = await loop.run_in_executor(None, inst.schemas.entries)
-    return [{"id": e.id, "hash": e.hash.hex(), "avro_schema": e.schema} for e in entries]
+    return await loop.run_in_executor(None, inst.schemas.listing)
 
 
 async def tables(request: web.Request) -> web.Response:

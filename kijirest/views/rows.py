@@ -34,7 +34,7 @@ from kijirest.store.base import ReadOptions, Scan
 from kijirest.store.runner import AsyncStore
 from kijirest.streaming import stream_rows
 from kijirest.views.meta import json_response, table_of
-from kijirest.writer import parse_body, write_rows
+from kijirest.writer import apply_writes, plan_writes
 
 NDJSON = "application/x-ndjson"
 SCAN_BATCH_ROWS = 1000
@@ -69,9 +69,9 @@ def stream_content_type(accept: str | None) -> str:
 def reader_of(table: TableContext) -> RowReader:
     reader = table.cache.get("reader")
     if reader is None:
-        from kijirest.decoding import decoder_factory
-
-        reader = RowReader(table.names, table.keys.entity_id_json, decoder_factory(table), table.hbase_name)
+        reader = RowReader(
+            table.names, table.keys.entity_id_json, lambda spec: table.codec(spec).decode, table.hbase_name
+        )
         table.cache["reader"] = reader
     return reader
 
@@ -227,8 +227,10 @@ async def post_rows(request: web.Request) -> web.Response:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest("body", f"malformed JSON: {exc}") from None
-    plan = await parse_body(request.app[STORE], table, document)
-    targets = await write_rows(request.app[STORE], table, plan)
+    store = request.app[STORE]
+    # validation may read the schema table and writing is blocking: both run in the store's pool
+    plan = await store.run(plan_writes, table, document)
+    targets = await store.run(apply_writes, store.store, table, plan)
     return json_response({"targets": targets})
 
 

@@ -1,0 +1,254 @@
+"""Writing Kiji rows (POST): the whole body is validated first, then written row by row.
+
+`plan_writes` checks every row and cell (entity ID, column, writer schema, value, timestamp) and
+encodes every value without touching the store, except to look up known schemas. One bad cell
+raises `BadRequest` naming its place (`[0].cells.info.name[1].value: ...`) and nothing is written.
+`apply_writes` then registers the new writer schemas, and writes each row as one atomic store
+mutation (cells with different timestamps included); counter increments follow their row's put.
+
+Both are blocking (schema-table and store calls): the view runs them in the thread pool.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from kijirest.avro.schema import AvroSchemaError, Schema, canonical_text, parse_schema, schema_hash
+from kijirest.catalog import TableContext
+from kijirest.cells import CODECS, CellEncodeError, ColumnCodec, encode_counter, encode_raw_bytes
+from kijirest.entity_id import EntityIdError, entity_id_from_json, java_url_encode, target_eid_text
+from kijirest.errors import BadRequest
+from kijirest.layouts.columns import UnknownColumnError
+from kijirest.store.base import LATEST, Store
+
+ROW_MEMBERS = frozenset(("entityId", "cells"))
+CELL_MEMBERS = frozenset(("value", "timestamp", "writer_schema"))
+
+
+@dataclass(slots=True)
+class CellWrite:
+    family: bytes
+    qualifier: bytes
+    timestamp: int | None  # None = the row's server time
+    data: bytes  # final cell bytes, or the Avro datum still waiting for its writer-schema prefix
+    codec: ColumnCodec | None = None  # set ⇔ `data` needs the prefix of `writer`
+    writer: Schema | None = None
+
+
+@dataclass(slots=True)
+class RowWrite:
+    key: bytes
+    target: str
+    puts: list[CellWrite] = field(default_factory=list)
+    increments: list[tuple[bytes, bytes, int]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class WritePlan:
+    rows: list[RowWrite]
+    new_schemas: dict[str, Schema]  # canonical text → schema, registered before any row is written
+
+
+def plan_writes(table: TableContext, document: Any) -> WritePlan:
+    """Validate and encode a whole POST body (one row object or an array of them)."""
+    if isinstance(document, dict):
+        items, prefix = [document], lambda i: ""
+    elif isinstance(document, list):
+        items, prefix = document, lambda i: f"[{i}]"
+    else:
+        raise BadRequest("body", "expected a row object or a JSON array of row objects")
+    plan = WritePlan(rows=[], new_schemas={})
+    for i, item in enumerate(items):
+        plan.rows.append(_plan_row(table, item, prefix(i), plan))
+    return plan
+
+
+def _plan_row(table: TableContext, item: Any, where: str, plan: WritePlan) -> RowWrite:
+    row_where = where or "body"
+    if not isinstance(item, dict):
+        raise BadRequest(row_where, f"expected a row object, got {_kind(item)}")
+    unknown = sorted(set(item) - ROW_MEMBERS)
+    if unknown:
+        raise BadRequest(
+            row_where, f"unknown member(s) {', '.join(map(repr, unknown))} (a row has entityId and cells)"
+        )
+    if "entityId" not in item:
+        raise BadRequest(row_where, "missing member 'entityId'")
+    eid_where = _join(where, "entityId")
+    try:
+        row_key = entity_id_from_json(item["entityId"], table.layout.keys, for_write=True)
+    except EntityIdError as exc:
+        raise BadRequest(f"{eid_where}{exc.path}", str(exc)) from None
+    target = f"{table.uri}/rows?eid={java_url_encode(target_eid_text(row_key.source))}"
+    row = RowWrite(key=row_key.key, target=target)
+    cells = item.get("cells", {})
+    cells_where = _join(where, "cells")
+    if not isinstance(cells, dict):
+        raise BadRequest(cells_where, f"expected an object of families, got {_kind(cells)}")
+    for family_name, qualifiers in cells.items():
+        family_where = f"{cells_where}.{family_name}"
+        try:
+            family = table.names.family(family_name)
+        except UnknownColumnError as exc:
+            raise BadRequest(family_where, str(exc)) from None
+        if not isinstance(qualifiers, dict):
+            raise BadRequest(family_where, f"expected an object of columns, got {_kind(qualifiers)}")
+        for qualifier, versions in qualifiers.items():
+            column_where = f"{family_where}.{qualifier}"
+            try:
+                spec = table.names.cell_spec(family, qualifier)
+                hfamily, hqualifier = table.names.hbase_column(family, qualifier)
+            except UnknownColumnError as exc:
+                raise BadRequest(column_where, str(exc)) from None
+            if not isinstance(versions, list):
+                raise BadRequest(column_where, f"expected an array of cells, got {_kind(versions)}")
+            codec = table.codec(spec)
+            for j, cell in enumerate(versions):
+                _plan_cell(table, codec, hfamily, hqualifier, cell, f"{column_where}[{j}]", row, plan)
+    return row
+
+
+def _plan_cell(
+    table: TableContext,
+    codec: ColumnCodec,
+    hfamily: bytes,
+    hqualifier: bytes,
+    cell: Any,
+    where: str,
+    row: RowWrite,
+    plan: WritePlan,
+) -> None:
+    if not isinstance(cell, dict):
+        raise BadRequest(where, f"expected a cell object, got {_kind(cell)}")
+    unknown = sorted(set(cell) - CELL_MEMBERS)
+    if unknown:
+        raise BadRequest(
+            where,
+            f"unknown member(s) {', '.join(map(repr, unknown))} (a cell has value, timestamp, writer_schema)",
+        )
+    if "value" not in cell:
+        raise BadRequest(where, "missing member 'value'")
+    value = cell["value"]
+    timestamp = _timestamp(cell.get("timestamp"), f"{where}.timestamp")
+    value_where = f"{where}.value"
+    if codec.kind == "COUNTER":
+        if isinstance(value, dict):
+            if set(value) != {"incr"} or type(value["incr"]) is not int:
+                raise BadRequest(value_where, 'a counter increment is {"incr": <integer>}')
+            if timestamp is not None:
+                raise BadRequest(f"{where}.timestamp", "a counter increment takes no timestamp")
+            row.increments.append((hfamily, hqualifier, value["incr"]))
+            return
+        row.puts.append(
+            CellWrite(hfamily, hqualifier, timestamp, _encode(encode_counter, value, value_where))
+        )
+        return
+    if codec.kind in ("RAW_BYTES", "PROTOBUF"):
+        row.puts.append(
+            CellWrite(hfamily, hqualifier, timestamp, _encode(encode_raw_bytes, value, value_where))
+        )
+        return
+    writer = _writer_schema(table, codec, cell, f"{where}.writer_schema")
+    datum = _encode(lambda v: codec.encode_datum(v, writer), value, value_where)
+    if codec.storage == "FINAL":
+        row.puts.append(CellWrite(hfamily, hqualifier, timestamp, codec.cell_bytes(datum, None, None)))
+        return
+    text = canonical_text(writer)
+    if text not in plan.new_schemas and table.schemas.lookup(writer) is None:
+        plan.new_schemas[text] = writer
+    row.puts.append(CellWrite(hfamily, hqualifier, timestamp, datum, codec, writer))
+
+
+def _writer_schema(table: TableContext, codec: ColumnCodec, cell: dict, where: str) -> Schema:
+    given = cell.get("writer_schema")
+    if given is None:
+        writer = codec.default_writer
+        if writer is None:
+            raise BadRequest(where, "required: this AVRO column has no default reader schema to write with")
+    elif type(given) is int:
+        entry = table.schemas.by_uid(given)
+        if entry is None:
+            raise BadRequest(
+                where, f"unknown schema uid {given} in the schema table of instance '{table.instance}'"
+            )
+        writer = CODECS.schema(entry.text)
+    else:
+        if isinstance(given, str) and given[:1] in ("{", "[", '"'):
+            try:  # a schema given as JSON text inside a string
+                given = orjson.loads(given)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest(where, f"invalid schema JSON text: {exc}") from None
+        try:
+            writer = parse_schema(given)
+        except AvroSchemaError as exc:
+            raise BadRequest(where, f"invalid Avro schema: {exc}") from None
+    problem = codec.writer_problem(writer)
+    if problem is not None:
+        raise BadRequest(where, problem)
+    return writer
+
+
+def _encode(encode: Any, value: Any, where: str) -> bytes:
+    try:
+        return encode(value)
+    except CellEncodeError as exc:
+        raise BadRequest(f"{where}{exc.path}", str(exc.args[0])) from None
+
+
+def _timestamp(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise BadRequest(
+            where, f"expected an integer number of milliseconds since the epoch, got {_kind(value)}"
+        )
+    if value < 0:
+        raise BadRequest(where, f"must not be negative, got {value}")
+    if value >= LATEST:
+        raise BadRequest(where, f"must be less than {LATEST} (HBase's 'latest' marker), got {value}")
+    return value
+
+
+def apply_writes(store: Store, table: TableContext, plan: WritePlan) -> list[str]:
+    """Register new schemas, then write each row atomically; returns the POST targets."""
+    entries = {text: table.schemas.register(schema) for text, schema in plan.new_schemas.items()}
+    resolved: dict[int, tuple[bytes, int]] = {}  # id(writer) → (hash, uid)
+    for row in plan.rows:
+        now = time.time_ns() // 1_000_000  # one server time per row
+        cells = []
+        for c in row.puts:
+            data = c.data
+            if c.codec is not None and c.writer is not None:
+                prefix = resolved.get(id(c.writer))
+                if prefix is None:
+                    entry = entries.get(canonical_text(c.writer)) or table.schemas.register(c.writer)
+                    prefix = resolved[id(c.writer)] = (schema_hash(c.writer), entry.uid)
+                data = c.codec.cell_bytes(data, *prefix)
+            cells.append((c.family, c.qualifier, now if c.timestamp is None else c.timestamp, data))
+        if cells:
+            store.put_row(table.hbase_name, row.key, cells)
+        for family, qualifier, amount in row.increments:
+            store.increment(table.hbase_name, row.key, family, qualifier, amount)
+    return [row.target for row in plan.rows]
+
+
+def _join(where: str, member: str) -> str:
+    return f"{where}.{member}" if where else member
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
