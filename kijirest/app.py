@@ -36,9 +36,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     astore = AsyncStore(store)
     try:
         loop = asyncio.get_running_loop()
-        app[CATALOG] = await loop.run_in_executor(
+        app[CATALOG] = catalog = await loop.run_in_executor(
             None, open_catalog, store, settings.layouts, settings.instances
         )
+        if settings.demo:
+            from kijirest.demo import load_demo_rows
+
+            await loop.run_in_executor(None, load_demo_rows, store, catalog)
         app[STORE] = astore
         yield
     finally:

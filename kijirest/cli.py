@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> Settings:
     settings = load_config(args.config) if args.config else Settings()
     if args.command == "demo":
-        defaults = {"layouts": str(REPO_CONF / "layouts")}
+        settings = settings.with_overrides(demo=True)
         if not args.config:
-            settings = settings.with_overrides(**defaults)
+            settings = settings.with_overrides(layouts=str(REPO_CONF / "layouts"))
     settings = settings.with_overrides(
         layouts=args.layouts, store=args.store, host=args.host, port=args.port, workers=args.workers
     )
@@ -64,10 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     from kijirest.catalog import StartupError
 
     try:
-        if args.command == "demo":
-            from kijirest.demo import load_demo
-
-            asyncio.run(load_demo(settings))
         return serve(settings)
     except StartupError as exc:
         print(f"kijirest: {exc}", file=sys.stderr)

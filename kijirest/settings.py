@@ -26,6 +26,7 @@ class Settings:
     cors: bool = False
     max_body_size: int = DEFAULT_MAX_BODY
     workers: int = 1
+    demo: bool = False  # load conf/demo-rows.json into empty demo tables at start-up
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with every non-None value applied (command-line flags override the file)."""
@@ -42,6 +43,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "cors": bool,
     "max_body_size": int,
     "workers": int,
+    "demo": bool,
 }
 
 
