@@ -253,6 +253,16 @@ def test_scan_batch_size(store: Store, table: str) -> None:
     assert [key for b in batches for key, _ in b] == keys
 
 
+def test_scan_first_batch_small_then_growing(store: Store, table: str) -> None:
+    keys = [b"row%03d" % i for i in range(90)]
+    for key in keys:
+        store.put_row(table, key, [(b"g", b"q", 1000, key)])
+    with store.scan(table, Scan(batch_size=50, first_batch_size=1)) as scanner:
+        batches = list(scanner)
+    assert [len(b) for b in batches] == [1, 8, 50, 31]
+    assert [key for b in batches for key, _ in b] == keys
+
+
 def test_scanner_close_midway(store: Store, table: str) -> None:
     for i in range(20):
         store.put_row(table, b"r%02d" % i, [(b"g", b"q", 1000, b"v")])

@@ -112,6 +112,16 @@ class Scan:
     read: ReadOptions = ReadOptions()
     row_regex: str | None = None
     batch_size: int = 1000
+    #: rows of the first batch; later batches grow x8 up to batch_size. A small first batch lets the
+    #: first rows of a slow or selective scan go out at once instead of after a full batch.
+    first_batch_size: int | None = None
+
+    def batch_sizes(self) -> Iterator[int]:
+        """The size of each successive batch."""
+        size = min(self.first_batch_size or self.batch_size, self.batch_size)
+        while True:
+            yield size
+            size = min(size * 8, self.batch_size)
 
 
 class RowScanner(abc.ABC):

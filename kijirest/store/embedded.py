@@ -546,8 +546,7 @@ class _EmbeddedScanner(RowScanner):
         self._next: bytes | None = scan.start
         self._stop = scan.stop or None  # b"" is an open end, as in HBase
         self._regex = regex
-        self._batch = scan.batch_size
-        self._max_examined = 10 * scan.batch_size + 1000
+        self._sizes = scan.batch_sizes()
         sql = "SELECT fam, qual, ts, val, row FROM cells WHERE t = ? AND row >= ?"
         if self._stop is not None:
             sql += " AND row < ?"
@@ -567,7 +566,8 @@ class _EmbeddedScanner(RowScanner):
             params.append(self._stop)
         params.extend(self._query.params)
         regex = self._regex
-        limit = self._batch
+        limit = next(self._sizes)
+        max_examined = 10 * limit + 1000
         rows: list[Row] = []
         examined = 0
         conn = self._store._reader()
@@ -576,7 +576,7 @@ class _EmbeddedScanner(RowScanner):
             try:
                 self._next = None
                 for key, group in itertools.groupby(cur, _ROW_OF_CELL):
-                    if len(rows) >= limit or examined >= self._max_examined:
+                    if len(rows) >= limit or examined >= max_examined:
                         self._next = key
                         break
                     examined += 1

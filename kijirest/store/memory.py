@@ -135,6 +135,9 @@ def check_scan(scan: Scan) -> None:
         raise TypeError("scan start and stop must be bytes")
     if type(scan.batch_size) is not int or scan.batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, not {scan.batch_size!r}")
+    first = scan.first_batch_size
+    if first is not None and (type(first) is not int or first < 1):
+        raise ValueError(f"first_batch_size must be a positive int or None, not {first!r}")
 
 
 def compile_row_regex(pattern: str | None) -> re.Pattern[str] | None:
@@ -512,7 +515,7 @@ class _MemoryScanner(RowScanner):
         self._next = scan.start
         self._stop = scan.stop or None  # b"" is an open end, as in HBase
         self._regex = regex
-        self._batch = scan.batch_size
+        self._sizes = scan.batch_sizes()
         self._closed = False
 
     def __iter__(self) -> Iterator[list[Row]]:
@@ -528,6 +531,7 @@ class _MemoryScanner(RowScanner):
         out: list[Row] = []
         regex = self._regex
         stop = self._stop
+        self._batch = next(self._sizes)
         with self._lock:
             keys = self._table.keys
             rows = self._table.rows

@@ -38,6 +38,7 @@ from kijirest.writer import apply_writes, plan_writes
 
 NDJSON = "application/x-ndjson"
 SCAN_BATCH_ROWS = 1000
+FIRST_BATCH_ROWS = 1  # the first row of a scan goes out as soon as the store finds it
 
 
 def _entity_error(where: str, exc: EntityIdError) -> BadRequest:
@@ -112,6 +113,7 @@ async def get_rows(request: web.Request) -> web.StreamResponse:
                 stop=parsed.stop,
                 read=read,
                 row_regex=parsed.regex,
+                first_batch_size=FIRST_BATCH_ROWS,
                 batch_size=SCAN_BATCH_ROWS,
             )
             rows = scan_rows(store, table, scan, reader, limit, matcher=parsed.matches)
@@ -131,7 +133,13 @@ async def get_rows(request: web.Request) -> web.StreamResponse:
         if (lo is not None or hi is not None) and is_empty_range(lo, hi):
             rows = _nothing()
         else:
-            scan = Scan(start=lo or b"", stop=hi, read=read, batch_size=SCAN_BATCH_ROWS)
+            scan = Scan(
+                start=lo or b"",
+                stop=hi,
+                read=read,
+                batch_size=SCAN_BATCH_ROWS,
+                first_batch_size=FIRST_BATCH_ROWS,
+            )
             rows = scan_rows(store, table, scan, reader, limit)
     content_type = stream_content_type(request.headers.get("Accept"))
     if request.method == "HEAD":
