@@ -217,6 +217,7 @@ def apply_writes(store: Store, table: TableContext, plan: WritePlan) -> list[str
     """Register new schemas, then write each row atomically; returns the POST targets."""
     entries = {text: table.schemas.register(schema) for text, schema in plan.new_schemas.items()}
     resolved: dict[int, tuple[bytes, int]] = {}  # id(writer) → (hash, uid)
+    pending: list[tuple[bytes, list]] = []
     for row in plan.rows:
         now = time.time_ns() // 1_000_000  # one server time per row
         cells = []
@@ -230,9 +231,15 @@ def apply_writes(store: Store, table: TableContext, plan: WritePlan) -> list[str
                 data = c.codec.cell_bytes(data, *prefix)
             cells.append((c.family, c.qualifier, now if c.timestamp is None else c.timestamp, data))
         if cells:
-            store.put_row(table.hbase_name, row.key, cells)
-        for family, qualifier, amount in row.increments:
-            store.increment(table.hbase_name, row.key, family, qualifier, amount)
+            pending.append((row.key, cells))
+        if row.increments:  # increments follow every put before them, in body order
+            if pending:
+                store.put_rows(table.hbase_name, pending)
+                pending = []
+            for family, qualifier, amount in row.increments:
+                store.increment(table.hbase_name, row.key, family, qualifier, amount)
+    if pending:
+        store.put_rows(table.hbase_name, pending)
     return [row.target for row in plan.rows]
 
 

@@ -253,6 +253,15 @@ def test_scan_batch_size(store: Store, table: str) -> None:
     assert [key for b in batches for key, _ in b] == keys
 
 
+def test_put_rows_writes_every_row(store: Store, table: str) -> None:
+    rows = [(b"p%02d" % i, [(b"g", b"q", 1000 + i, b"v%d" % i), (b"g", b"r", 5, b"w")]) for i in range(12)]
+    store.put_rows(table, rows)
+    got = scan_all(store, table)
+    assert [(key, cells) for key, cells in got] == [
+        (key, sorted(cells, key=lambda c: (c[0], c[1], -c[2]))) for key, cells in rows
+    ]
+
+
 def test_scan_first_batch_small_then_growing(store: Store, table: str) -> None:
     keys = [b"row%03d" % i for i in range(90)]
     for key in keys:

@@ -167,6 +167,12 @@ class Store(abc.ABC):
     def put_row(self, table: str, key: bytes, cells: Sequence[Cell]) -> None:
         """Write the cells of one row as one atomic mutation (cells may carry different timestamps)."""
 
+    def put_rows(self, table: str, rows: Sequence[tuple[bytes, Sequence[Cell]]]) -> None:
+        """Write several rows, each atomically (stores may write them in one round trip or
+        transaction; this default writes them one by one, in order)."""
+        for key, cells in rows:
+            self.put_row(table, key, cells)
+
     @abc.abstractmethod
     def increment(self, table: str, key: bytes, family: bytes, qualifier: bytes, amount: int) -> int:
         """Atomically add `amount` to an 8-byte big-endian counter cell (absent = 0); returns the new

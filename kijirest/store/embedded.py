@@ -396,20 +396,26 @@ class EmbeddedStore(Store):
 
     # -- writes ---------------------------------------------------------------------------------
     def put_row(self, table: str, key: bytes, cells: Sequence[Cell]) -> None:
-        check_key(key)
+        self.put_rows(table, [(key, cells)])
+
+    def put_rows(self, table: str, rows: Sequence[tuple[bytes, Sequence[Cell]]]) -> None:
+        """All the rows in one transaction (one fsync): all of them are written or none."""
         info = self._table(table)
-        check_cells(table, info.families, cells)
-        if not cells:
-            return
         t = info.id
-        values = [(t, key, f, q, ts, v) for f, q, ts, v in cells]
+        values = []
         prune = []
-        seen = set()
-        for f, q, _, _ in cells:
-            keep = info.families[f].max_versions
-            if keep < _NO_PRUNE and (f, q) not in seen:
-                seen.add((f, q))
-                prune.append((t, key, f, q, keep))
+        for key, cells in rows:
+            check_key(key)
+            check_cells(table, info.families, cells)
+            values.extend((t, key, f, q, ts, v) for f, q, ts, v in cells)
+            seen = set()
+            for f, q, _, _ in cells:
+                keep = info.families[f].max_versions
+                if keep < _NO_PRUNE and (f, q) not in seen:
+                    seen.add((f, q))
+                    prune.append((t, key, f, q, keep))
+        if not values:
+            return
 
         def run(conn: sqlite3.Connection) -> None:
             if self._tables.get(table) is not info:

@@ -69,6 +69,9 @@ class AsyncStore:
     async def put_row(self, table: str, key: bytes, cells: Sequence[Cell]) -> None:
         await self._call(self.store.put_row, table, key, cells)
 
+    async def put_rows(self, table: str, rows: Sequence[tuple[bytes, Sequence[Cell]]]) -> None:
+        await self._call(self.store.put_rows, table, rows)
+
     async def increment(self, table: str, key: bytes, family: bytes, qualifier: bytes, amount: int) -> int:
         return await self._call(self.store.increment, table, key, family, qualifier, amount)
 
