@@ -1,0 +1,209 @@
+"""The command line (api.md "Start-up contract"): `python -m kijirest serve`, the listening line,
+clean stops on SIGTERM and SIGINT, invalid layouts, `--config` with flags overriding it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+LAYOUTS = Path(__file__).parent / "data" / "api_layouts"
+LISTENING = re.compile(r"kijirest listening on http://([^\s:]+):(\d+)")
+
+
+class Server:
+    """A `kijirest` process; its stdout and stderr are collected by reader threads."""
+
+    def __init__(self, *args: str, cwd: Path) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kijirest", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    @staticmethod
+    def _pump(stream, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.out) + "".join(self.err)
+
+    def address(self, timeout: float = 20) -> tuple[str, int]:
+        """Wait for the listening line; returns (host, port)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = LISTENING.search(self.output)
+            if found:
+                return found.group(1), int(found.group(2))
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no listening line (exit {self.proc.poll()}):\n{self.output}")
+
+    def wait(self, timeout: float = 20) -> int:
+        code = self.proc.wait(timeout)
+        for t in self._threads:
+            t.join(5)
+        return code
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator:
+    started: list[Server] = []
+
+    def start(*args: str) -> Server:
+        server = Server(*args, cwd=tmp_path)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def fetch(host: str, port: int, path: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=10) as resp:
+        return resp.status, resp.read()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_listens_answers_and_stops_cleanly(servers, signum) -> None:
+    server = servers("serve", "--layouts", str(LAYOUTS), "--store", "memory:", "--port", "0")
+    host, port = server.address()
+    assert port != 0
+    status, body = fetch(host, port, "/v1")
+    assert status == 200
+    assert orjson.loads(body) == {"service": "KijiREST", "resources": ["version", "instances"]}
+    status, body = fetch(host, port, "/v1/instances")
+    assert [i["name"] for i in orjson.loads(body)] == ["api", "beta"]
+    server.proc.send_signal(signum)
+    assert server.wait() == 0, server.output
+    assert "Traceback" not in server.output
+    with pytest.raises(OSError), socket.create_connection((host, port), timeout=2):
+        pass
+
+
+def test_open_keep_alive_connection_does_not_block_the_stop(servers, tmp_path: Path) -> None:
+    server = servers(
+        "serve", "--layouts", str(LAYOUTS), "--store", f"embedded:{tmp_path / 'data'}", "--port", "0"
+    )
+    host, port = server.address()
+    conn = socket.create_connection((host, port), timeout=10)
+    try:
+        conn.sendall(b"GET /v1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert conn.recv(12).startswith(b"HTTP/1.1 200")  # answered; the connection stays open
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.wait() == 0, server.output
+    finally:
+        conn.close()
+    assert "Traceback" not in server.output
+
+
+def test_invalid_layout_stops_start_up_naming_file_and_field(servers, tmp_path: Path) -> None:
+    layouts = tmp_path / "layouts"
+    (layouts / "inst").mkdir(parents=True)
+    (layouts / "inst" / "bad.json").write_text(
+        """{
+          name: 'bad', version: 'layout-1.1.0',
+          keys_format: {
+            encoding: 'FORMATTED', salt: {hash_size: 17}, components: [{name: 'k', type: 'STRING'}]
+          },
+          locality_groups: []
+        }"""
+    )
+    server = servers("serve", "--layouts", str(layouts), "--store", "memory:", "--port", "0")
+    code = server.wait()
+    assert code != 0
+    assert "inst/bad.json: keys_format.salt.hash_size: Valid hash sizes are between 1 and 16" in server.output
+    assert "listening" not in server.output
+    assert "Traceback" not in server.output
+
+
+def test_config_file_with_flags_overriding_it(servers, tmp_path: Path) -> None:
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    busy = blocker.getsockname()[1]  # the config's port is taken: the --port flag must win
+    try:
+        config = tmp_path / "kijirest.yaml"
+        config.write_text(
+            f"layouts: {orjson.dumps(str(LAYOUTS)).decode()}\n"
+            "store: 'embedded:./not-this-one'\n"
+            "host: 127.0.0.1\n"
+            f"port: {busy}\n"
+            "instances: [beta]\n"
+            "cors: true\n"
+        )
+        server = servers("serve", "--config", str(config), "--store", "memory:", "--port", "0")
+        host, port = server.address()
+        assert port != busy
+        _status, body = fetch(host, port, "/v1/instances")
+        assert orjson.loads(body) == [{"name": "beta", "uri": "/v1/instances/beta"}]
+        req = urllib.request.Request(
+            f"http://{host}:{port}/v1/instances/beta/tables/alpha/rows",
+            method="OPTIONS",
+            headers={"Origin": "http://example.com", "Access-Control-Request-Method": "GET"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status in (200, 204)
+            assert resp.headers.get("Access-Control-Allow-Origin") in ("*", "http://example.com")
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.wait() == 0, server.output
+        assert not (tmp_path / "not-this-one").exists()  # --store overrode the file's store
+    finally:
+        blocker.close()
+
+
+def test_hbase_store_on_a_closed_port_fails_or_answers_503(servers) -> None:
+    """An unreachable HBase: a clean start-up failure naming the store, or 503 answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"hbase://127.0.0.1:{port}?thrift2_port={port}"
+    server = servers("serve", "--layouts", str(LAYOUTS), "--store", uri, "--port", "0")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and server.proc.poll() is None and not LISTENING.search(server.output):
+        time.sleep(0.1)
+    if server.proc.poll() is not None:
+        assert server.wait() != 0
+        assert "Traceback" not in server.output, server.output
+        assert str(port) in server.output or "hbase" in server.output.lower(), server.output
+        return
+    host, listen_port = server.address(1)
+    try:
+        fetch(host, listen_port, "/v1/instances/api/tables/docs/rows?eid=%5B%22a%22%5D")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 503
+        assert exc.headers["Content-Type"].startswith("application/problem+json")
+    else:
+        raise AssertionError("a read from an unreachable store answered 200")
