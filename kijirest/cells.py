@@ -1386,5 +1386,18 @@ class ColumnCodec:
         """The datum bytes (no prefix) of a posted value; raises CellEncodeError."""
         return self._codecs.encoder(writer)(value)
 
+    def read_back_problem(self, datum: bytes, writer: Schema) -> str | None:
+        """Why a datum written with `writer` cannot be read with the column's reader schema, or None.
+
+        Schema resolution alone admits writers whose data may still fail to read (a writer enum
+        symbol the reader lacks, a union branch with no match): reading the datum back tells."""
+        if self.reader is None or canonical_text(writer) == canonical_text(self.reader):
+            return None
+        try:
+            self._codecs.reader(writer, self.reader)(datum, 0)
+        except CellDecodeError as exc:
+            return f"cannot be read with the column's reader schema: {exc}"
+        return None
+
     def cell_bytes(self, datum: bytes, writer_hash: bytes | None, writer_uid: int | None) -> bytes:
         return cell_bytes(self.storage, datum, writer_hash, writer_uid)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kijirest.cells import CellDecodeError
-from kijirest.entity_id import to_string_binary
+from kijirest.entity_id import KeyCodec, to_string_binary
 from kijirest.errors import BadRequest
 from kijirest.layouts.columns import ColumnNames, UnknownColumnError
 from kijirest.layouts.model import Family
@@ -90,12 +90,15 @@ class RowReader:
     def __init__(
         self,
         names: ColumnNames,
-        entity_id_json: Callable[[bytes], Any],
+        keys: KeyCodec,
         decoder_for: Callable[..., CellDecoder],
         table: str,
     ) -> None:
         self._names = names
-        self._entity_id_json = entity_id_json
+        self._entity_id_json = keys.entity_id_json
+        #: HASH_PREFIX and materialized FORMATTED keys show as decoded components: a text answer
+        #: then means the key did not decode (foreign or corrupt), which is logged
+        self._decodes = keys.encoding == "HASH_PREFIX" or keys.wildcards_allowed
         self._decoder_for = decoder_for  # (CellSpec) → CellDecoder, cached by the caller
         self._table = table
         #: (HBase family, HBase qualifier) → (family name, qualifier, decoder, is counter) or None
@@ -118,10 +121,16 @@ class RowReader:
         cells_json = self.cells(key, cells)
         if not cells_json:
             return None
-        return {"entityId": self._entity_id_json(key), "cells": cells_json}
+        return {"entityId": self.entity_id(key), "cells": cells_json}
 
     def empty_row(self, key: bytes) -> dict[str, Any]:
-        return {"entityId": self._entity_id_json(key), "cells": {}}
+        return {"entityId": self.entity_id(key), "cells": {}}
+
+    def entity_id(self, key: bytes) -> Any:
+        eid = self._entity_id_json(key)
+        if self._decodes and type(eid) is str:
+            log.warning("table %s: row key %s does not decode with the table's key format", self._table, eid)
+        return eid
 
     def cells(self, key: bytes, cells: list) -> dict[str, dict[str, list[dict[str, Any]]]]:
         families: dict[str, dict[str, list[dict[str, Any]]]] = {}

@@ -154,6 +154,9 @@ def _plan_cell(
         return
     writer = _writer_schema(table, codec, cell, f"{where}.writer_schema")
     datum = _encode(lambda v: codec.encode_datum(v, writer), value, value_where)
+    problem = codec.read_back_problem(datum, writer)
+    if problem is not None:  # e.g. an enum symbol the reader schema lacks: the cell would not read
+        raise BadRequest(value_where, problem)
     if codec.storage == "FINAL":
         row.puts.append(CellWrite(hfamily, hqualifier, timestamp, codec.cell_bytes(datum, None, None)))
         return
