@@ -485,3 +485,24 @@ async def test_family_ttl_hides_old_cells(api, uid) -> None:
     assert [c["value"] for c in rows[0]["cells"]["info"]["name"]] == ["new"]
     rows = (await api.rows("fleeting", {"eid": [uid + "x"]})).rows
     assert rows == [{"entityId": [uid + "x"], "cells": {}}]
+
+
+async def test_single_quoted_strings_take_escapes(api, uid) -> None:
+    await api.put("docs", [uid, "o'neil"], label("quoted"))
+    rows = (await api.rows("docs", {"eid": f"['{uid}','o\\'neil']"})).rows
+    assert rows[0]["entityId"] == pad(uid, "o'neil")
+    assert rows[0]["cells"]["info"]["label"][0]["value"] == "quoted"
+
+
+async def test_plus_in_a_query_string_is_a_space(api, uid) -> None:
+    """§1.8: the hbase= text is what remains after URL decoding; `+` is already a space."""
+    await api.put("raw", [uid + " b"], {"info": {"name": [{"value": "spaced"}]}})
+    answer = await api.get(api.rows_path("raw") + "?eid=hbase%3D" + uid + "+b")
+    assert answer.rows[0]["entityId"] == "hbase=" + uid + " b"
+    assert answer.rows[0]["cells"]["info"]["name"][0]["value"] == "spaced"
+
+
+async def test_empty_eids_is_an_empty_body(api) -> None:
+    answer = await api.rows("docs", {"eids": []})
+    assert answer.status == 200
+    assert answer.body == b""

@@ -201,6 +201,7 @@ async def test_avro_column_without_default_reader_needs_a_writer_schema(api, uid
         ("str", "Nonexistent", "x"),
         ("str", '{"type": "string"', "x"),
         ("long", "string", "x"),  # does not resolve to the reader
+        ("long", 0, "x"),  # the same, given as a UID
         ("str", "long", 5),
         ("rec", "string", "x"),
         (

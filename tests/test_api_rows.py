@@ -335,3 +335,23 @@ async def test_keys_that_do_not_decode_are_logged(api, uid, caplog) -> None:
     assert [r["entityId"] for r in rows] == [api.hbase_eid(key)]
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert any(api.to_string_binary(key) in m for m in lines), lines
+
+
+async def test_decoded_keys_replace_malformed_utf8(api, uid) -> None:
+    """§1.3 / §1.6: malformed UTF-8 in a key component decodes to U+FFFD."""
+    formatted = hashlib.md5(uid.encode()).digest()[:2] + uid.encode() + b"\x00\xffab\x00"
+    api.store.put_row(api.hbase_table("docs"), formatted, [(b"B", LABEL, 1, api.uid_cell(0, "string", "f"))])
+    row = one_row(await api.rows("docs", {"eid": api.hbase_eid(formatted)}))
+    assert row["entityId"] == pad(uid, "\ufffdab")
+    prefixed = hashlib.md5(b"x").digest()[:2] + uid.encode() + b"\xff"
+    api.store.put_row(
+        api.hbase_table("prefixed"), prefixed, [(b"B", b"B:B", 1, api.uid_cell(0, "string", "p"))]
+    )
+    row = one_row(await api.rows("prefixed", {"eid": api.hbase_eid(prefixed)}))
+    assert row["entityId"] == [uid + "\ufffd"]
+    assert row["cells"]["info"]["name"][0]["value"] == "p"
+
+
+async def test_hash_prefix_key_shorter_than_the_hash_is_shown_as_hbase_text(api) -> None:
+    row = one_row(await api.rows("prefixed", {"eid": "hbase=\\x01"}))
+    assert row == {"entityId": "hbase=\\x01", "cells": {}}
