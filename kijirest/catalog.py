@@ -16,7 +16,7 @@ from kijirest.entity_id import KeyCodec, codec_for
 from kijirest.layouts.columns import ColumnNames, hbase_table_name
 from kijirest.layouts.model import CellSpec, Family, TableLayout
 from kijirest.schema_table import SchemaTable
-from kijirest.store.base import FamilySpec, Store
+from kijirest.store.base import FamilySpec, Store, StoreUnavailable
 
 log = logging.getLogger("kijirest.catalog")
 
@@ -82,7 +82,10 @@ def open_catalog(store: Store, layouts_dir: str, visible: tuple[str, ...] | None
         if missing:
             raise StartupError(f"instances: no layouts directory for instance(s) {', '.join(missing)}")
         loaded = {name: inst for name, inst in loaded.items() if name in visible}
-    existing = set(store.list_tables())
+    try:
+        existing = set(store.list_tables())
+    except StoreUnavailable as exc:
+        raise StartupError(f"--store: {exc}") from exc
     instances: dict[str, InstanceContext] = {}
     for iname in sorted(loaded):
         inst = loaded[iname]

@@ -62,11 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kijirest: {exc}", file=sys.stderr)
         return 2
     from kijirest.catalog import StartupError
+    from kijirest.store.base import StoreUnavailable
 
     try:
         return serve(settings)
-    except StartupError as exc:
-        print(f"kijirest: {exc}", file=sys.stderr)
+    except (StartupError, StoreUnavailable) as exc:
+        print(f"kijirest: cannot start: {exc}", file=sys.stderr)
         return 1
 
 
