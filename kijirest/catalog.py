@@ -124,16 +124,11 @@ def open_catalog(store: Store, layouts_dir: str, visible: tuple[str, ...] | None
 
 
 def _ensure_table(store: Store, name: str, families: list[FamilySpec], existing: set[str]) -> None:
-    unsettable = [f.name.decode() for f in families if f.block_size is not None]
     if name not in existing:
         try:
             store.create_table(name, families)
         except Exception as exc:  # a codec HBase lacks (LZO, SNAPPY), a refused setting
             raise StartupError(f"table {name}: cannot create it: {exc}") from exc
-        if unsettable and getattr(store, "name", "") == "hbase":
-            log.warning(
-                "table %s: block_size of families %s cannot be set through Thrift 1", name, unsettable
-            )
         return
     have = store.table_families(name)
     for spec in families:
