@@ -36,7 +36,7 @@ def hbase_uri() -> str:
     uri = os.environ.get(HBASE_ENV)
     if not uri:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI runs every HBase test, but {HBASE_ENV} is not set (did scripts/hbase start fail?)")
+            pytest.fail(f"CI runs every HBase test, but {HBASE_ENV} is not set (scripts/hbase start failed?)")
         pytest.skip(HBASE_SKIP_REASON)
     return uri
 

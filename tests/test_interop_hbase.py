@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import happybase
 import orjson
 import pytest
-
 from conftest import hbase_uri
 
 pytestmark = pytest.mark.hbase
@@ -51,7 +50,8 @@ IDENTITY_LAYOUT = """{
   keys_format: {encoding: 'RAW'},
   locality_groups: [{name: 'lg', in_memory: false, max_versions: 1, ttl_seconds: 2147483647,
     compression_type: 'NONE', families: [
-      {name: 'info', columns: [{name: 'name', column_schema: {type: 'INLINE', storage: 'UID', value: '"string"'}}]},
+      {name: 'info', columns: [
+        {name: 'name', column_schema: {type: 'INLINE', storage: 'UID', value: '"string"'}}]},
       {name: 'tags', map_schema: {type: 'INLINE', storage: 'UID', value: '"long"'}}]}]
 }"""
 
@@ -60,7 +60,8 @@ NATIVE_LAYOUT = """{
   keys_format: {encoding: 'HASH_PREFIX', hash_type: 'MD5', hash_size: 4},
   locality_groups: [{name: 'cf', in_memory: false, max_versions: 1, ttl_seconds: 2147483647,
     compression_type: 'NONE', families: [
-      {name: 'cf', columns: [{name: 'name', column_schema: {type: 'INLINE', storage: 'UID', value: '"string"'}}]}]}]
+      {name: 'cf', columns: [
+        {name: 'name', column_schema: {type: 'INLINE', storage: 'UID', value: '"string"'}}]}]}]
 }"""
 
 STRING_HASH = bytes.fromhex("095d71cf12556b9d5e330ad575b3df5d")  # encodings.md §4
@@ -98,7 +99,7 @@ async def client(aiohttp_client: Any, instance: tuple[str, Path], raw: happybase
     from kijirest.app import init_app
     from kijirest.settings import Settings
 
-    name, root = instance
+    root = instance[1]
     app = await init_app(Settings(layouts=str(root), store=hbase_uri()))
     return await aiohttp_client(app)
 
