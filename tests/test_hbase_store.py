@@ -326,7 +326,7 @@ def test_silent_server_is_store_unavailable_after_the_timeout() -> None:
 @pytest.mark.hbase
 def test_many_threads_share_a_small_pool(hbase, table_name, hbase_uri) -> None:
     name = _table(hbase, table_name, [FamilySpec(b"f")])
-    small = HBaseStore.from_uri(hbase_uri.split("?")[0] + "?pool_size=2")
+    small = HBaseStore.from_uri(hbase_uri + ("&" if "?" in hbase_uri else "?") + "pool_size=2")
     try:
 
         def work(i: int) -> bytes:
