@@ -277,6 +277,38 @@ async def test_client_going_away_closes_the_store_scanner(make_api, uid) -> None
     assert scanner.sent == sent  # and nothing is read any more
 
 
+async def test_a_client_that_stops_reading_stops_the_scan(make_api, uid) -> None:
+    """Backpressure: rows of 256 KiB repeated without end; the client reads one and then nothing.
+    Once the socket buffers are full the server stops pulling batches from the store, instead of
+    buffering the result in memory."""
+    holder: list[ScriptedStore] = []
+
+    def wrap(store: Any) -> ScriptedStore:
+        holder.append(ScriptedStore(store))
+        return holder[0]
+
+    api = await make_api(wrap=wrap)
+    big = "x" * (256 * 1024)
+    await api.post("docs", {"entityId": [uid, "big"], "cells": {"info": {"label": [{"value": big}]}}})
+    store = holder[0]
+    store.mode = "endless"
+    path = api.rows_path("docs") + "?eid=" + api.compact([uid, []]).replace('"', "%22")
+    resp = await api.client.get(path)
+    try:
+        first = await asyncio.wait_for(resp.content.readuntil(b"\r\n"), timeout=5)
+        assert len(first) > 256 * 1024
+        (scanner,) = store.scanners
+        await asyncio.sleep(1.5)  # long enough to fill every buffer between server and client
+        stalled_at = scanner.sent
+        await asyncio.sleep(1.0)
+        assert scanner.sent == stalled_at, "the scan kept reading while nobody read the stream"
+        # what was read but not delivered is bounded by socket buffers, not by the result size
+        assert stalled_at * 256 * 1024 < 64 * 1024 * 1024
+    finally:
+        resp.close()
+    assert await _wait(scanner.closed, 10)
+
+
 async def test_store_failure_mid_scan_ends_with_an_error_line_and_an_aborted_body(make_api, uid) -> None:
     api, store, path = await scripted_api(make_api, uid)
     store.mode = "fail"
