@@ -136,23 +136,30 @@ class RowReader:
         families: dict[str, dict[str, list[dict[str, Any]]]] = {}
         columns = self._columns
         missing = object()
+        # cells come grouped by column (family, qualifier, newest first): the column is looked up
+        # once per run of versions, not once per cell
+        last_family = last_qualifier = None
+        versions: list[dict[str, Any]] | None = None
+        decode: CellDecoder | None = None
+        counter = False
         for hfamily, hqualifier, timestamp, value in cells:
-            info = columns.get((hfamily, hqualifier), missing)
-            if info is missing:
-                info = self._column(hfamily, hqualifier)
-            if info is None:
-                continue  # a cell of no layout column (removed column, other tool): skipped
-            family, qualifier, decode, counter = info  # type: ignore[misc]
-            qualifiers = families.get(family)
-            if qualifiers is None:
-                qualifiers = families[family] = {}
-            versions = qualifiers.get(qualifier)
-            if versions is None:
+            if hqualifier != last_qualifier or hfamily != last_family:
+                last_family, last_qualifier = hfamily, hqualifier
+                info = columns.get((hfamily, hqualifier), missing)
+                if info is missing:
+                    info = self._column(hfamily, hqualifier)
+                if info is None:
+                    versions = None  # a cell of no layout column (removed column, other tool): skipped
+                    continue
+                family, qualifier, decode, counter = info  # type: ignore[misc]
+                qualifiers = families.get(family)
+                if qualifiers is None:
+                    qualifiers = families[family] = {}
                 versions = qualifiers[qualifier] = []
-            elif counter:
-                continue  # counters: the latest value only
+            elif versions is None or counter:
+                continue  # an unknown column, or a counter: the latest value only
             try:
-                datum, writer = decode(value)
+                datum, writer = decode(value)  # type: ignore[misc]
             except CellDecodeError as exc:
                 log.warning(
                     "table %s row %s column %s:%s ts %s: cannot decode cell: %s",
