@@ -1,0 +1,301 @@
+"""The HTTP client of the benchmark, run in its own process: `python -m bench.client '<json job>'`.
+
+It prints one JSON object (the measurement) on stdout. Jobs:
+- `stream`: GET a row stream; split on `\\r\\n`, parse every line with orjson (a client that uses
+  the rows); optional `read_rate` (bytes/s, the slow client) and `max_seconds`;
+- `rest_scan`: GET an HBase REST stateless scan as JSON; rows are cut out of the one big
+  `{"Row": [...]}` document as they arrive, parsed with orjson, and key, columns and values are
+  base64-decoded (what a REST client must do to see the bytes);
+- `gets`: point GETs at a concurrency, with latencies (`format` "kiji" or "rest");
+- `posts`: POST bodies at a concurrency;
+- several `streams` at once (`parallel`), for aggregate throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import statistics
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+
+CHUNK = 1 << 16
+#: every request asks for an uncompressed answer (HBase REST would gzip for aiohttp's default
+#: Accept-Encoding; the gateway does not compress)
+_SEP = b"\r\n"
+_ROW_END = b"]}"  # base64, digits and the fixed member names never hold "]}": it ends a REST row
+
+
+def _b64(text: str) -> bytes:
+    return binascii.a2b_base64(text)
+
+
+def _rest_row(doc: dict) -> int:
+    """Decode one REST row (key, columns, values) as a client must; returns its cell count."""
+    _b64(doc["key"])
+    cells = doc.get("Cell", ())
+    for cell in cells:
+        _b64(cell["column"])
+        _b64(cell["$"])
+    return len(cells)
+
+
+class _Lines:
+    """Incremental `\\r\\n` row splitter + parser (the gateway's stream)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.rows = 0
+        self.cells = 0
+        self.error: Any = None
+        self.count_cells = False
+
+    def feed(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        start = 0
+        find = buf.find
+        loads = orjson.loads
+        while True:
+            end = find(_SEP, start)
+            if end < 0:
+                break
+            row = loads(memoryview(buf)[start:end])
+            start = end + 2
+            if "error" in row and "cells" not in row:
+                self.error = row["error"]
+                continue
+            self.rows += 1
+            if self.count_cells:
+                for family in row["cells"].values():
+                    for versions in family.values():
+                        self.cells += len(versions)
+        if start:
+            del buf[:start]
+
+
+class _RestRows:
+    """Incremental splitter + parser of a REST `{"Row":[{...},{...}]}` JSON document."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.rows = 0
+        self.cells = 0
+        self.started = False
+        self.error: Any = None
+
+    def feed(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        pos = 0
+        if not self.started:
+            head = buf.find(b"[")
+            if head < 0:
+                return
+            pos = head + 1
+            self.started = True
+        loads = orjson.loads
+        while True:
+            while pos < len(buf) and buf[pos] in b", \n":
+                pos += 1
+            if pos >= len(buf) or buf[pos] == 0x5D:  # "]": end of the Row array
+                break
+            end = buf.find(_ROW_END, pos)
+            if end < 0:
+                break
+            self.cells += _rest_row(loads(memoryview(buf)[pos : end + 2]))
+            self.rows += 1
+            pos = end + 2
+        if pos:
+            del buf[:pos]
+
+
+async def _stream(session: aiohttp.ClientSession, job: dict) -> dict:
+    url = job["url"]
+    parser: Any = _RestRows() if job.get("kind") == "rest_scan" else _Lines()
+    if isinstance(parser, _Lines):
+        parser.count_cells = bool(job.get("count_cells"))
+    rate = job.get("read_rate")
+    max_seconds = job.get("max_seconds")
+    headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+    nbytes = 0
+    first_row = None
+    series = []
+    t0 = time.perf_counter()
+    truncated = False
+    async with session.get(url, headers=headers) as resp:
+        status = resp.status
+        if status != 200:
+            body = await resp.read()
+            return {"error": f"HTTP {status}: {body[:300]!r}", "url": url}
+        headers_s = time.perf_counter() - t0
+        next_mark = 1.0
+        while True:
+            if rate:
+                data = await resp.content.read(min(CHUNK, max(1024, int(rate / 10))))
+            else:
+                data = await resp.content.readany()
+            if not data:
+                break
+            nbytes += len(data)
+            parser.feed(data)
+            now = time.perf_counter() - t0
+            if first_row is None and parser.rows:
+                first_row = now
+            if now >= next_mark:
+                series.append((round(now, 2), nbytes, parser.rows))
+                next_mark += 1.0
+            if max_seconds is not None and now >= max_seconds:
+                truncated = True
+                break
+            if rate:
+                ahead = nbytes / rate - now
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        if truncated:
+            resp.close()
+    seconds = time.perf_counter() - t0
+    out = {
+        "rows": parser.rows,
+        "cells": parser.cells,
+        "bytes": nbytes,
+        "seconds": seconds,
+        "headers_s": headers_s,
+        "first_row_s": first_row,
+        "rows_per_s": parser.rows / seconds if seconds > 0 else 0.0,
+        "truncated": truncated,
+    }
+    if parser.error is not None:
+        out["error"] = parser.error
+    if rate or job.get("series"):
+        out["series"] = series
+    return out
+
+
+def _percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(p / 100 * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+async def _gets(session: aiohttp.ClientSession, job: dict) -> dict:
+    urls = job["urls"]
+    concurrency = job["concurrency"]
+    rest = job.get("format") == "rest"
+    headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+    latencies: list[float] = []
+    errors: list[str] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < len(urls):
+            url = urls[next_index]
+            next_index += 1
+            t = time.perf_counter()
+            async with session.get(url, headers=headers) as resp:
+                body = await resp.read()
+                status = resp.status
+            if status != 200:
+                errors.append(f"HTTP {status}: {body[:200]!r}")
+                continue
+            doc = orjson.loads(body)
+            if rest:
+                for row in doc["Row"]:
+                    _rest_row(row)
+            elif not doc:
+                errors.append("empty answer")
+            latencies.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds = time.perf_counter() - t0
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "seconds": seconds,
+        "per_s": len(latencies) / seconds if seconds > 0 else 0.0,
+        "p50_ms": _percentile(latencies, 50) * 1000,
+        "p99_ms": _percentile(latencies, 99) * 1000,
+        "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+    }
+
+
+async def _posts(session: aiohttp.ClientSession, job: dict) -> dict:
+    url = job["url"]
+    bodies = [b.encode() if isinstance(b, str) else b for b in job["bodies"]]
+    rows_per_body = job["rows_per_body"]
+    concurrency = job.get("concurrency", 1)
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Accept-Encoding": "identity",
+    }
+    errors: list[str] = []
+    latencies: list[float] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < len(bodies):
+            body = bodies[next_index]
+            next_index += 1
+            t = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as resp:
+                answer = await resp.read()
+                if resp.status != 200:
+                    errors.append(f"HTTP {resp.status}: {answer[:300]!r}")
+                    continue
+            latencies.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds = time.perf_counter() - t0
+    latencies.sort()
+    rows = len(latencies) * rows_per_body
+    return {
+        "rows": rows,
+        "posts": len(latencies),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds if seconds > 0 else 0.0,
+        "p50_ms": _percentile(latencies, 50) * 1000,
+    }
+
+
+async def run(job: dict) -> dict:
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=job.get("read_timeout", 300))
+    connector = aiohttp.TCPConnector(limit=max(1, job.get("concurrency", 1)), force_close=False)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=False) as session:
+        kind = job["kind"]
+        if kind in ("stream", "rest_scan"):
+            return await _stream(session, job)
+        if kind == "gets":
+            return await _gets(session, job)
+        if kind == "posts":
+            return await _posts(session, job)
+        raise SystemExit(f"unknown job kind {kind!r}")
+
+
+def main(argv: list[str]) -> int:
+    job = orjson.loads(argv[1] if len(argv) > 1 and argv[1] != "-" else sys.stdin.buffer.read())
+    cpu0 = time.process_time()
+    try:
+        result = asyncio.run(run(job))
+    except Exception as exc:  # reported, not raised: the orchestrator decides
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    result["client_cpu_s"] = time.process_time() - cpu0
+    sys.stdout.buffer.write(orjson.dumps(result) + b"\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
