@@ -466,6 +466,21 @@ class HBaseStore(Store):
     def put_row(self, table: str, key: bytes, cells: Sequence[Cell]) -> None:
         """One TPut, each cell with its own timestamp: HBase applies the row atomically (and
         refuses all of it when a family does not exist)."""
+        self.put_rows(table, [(key, cells)])
+
+    def put_rows(self, table: str, rows: Sequence[tuple[bytes, Sequence[Cell]]]) -> None:
+        """One putMultiple round trip: a TPut per row, each applied atomically by HBase."""
+        puts = [tput for key, cells in rows if (tput := self._tput(key, cells)) is not None]
+        if not puts:
+            return
+        name = table.encode()
+        if len(puts) == 1:
+            self._t2_call(table, lambda c: c.put(name, puts[0]))
+        else:
+            self._t2_call(table, lambda c: c.putMultiple(name, puts))
+
+    @staticmethod
+    def _tput(key: bytes, cells: Sequence[Cell]) -> T2.TPut | None:
         check_key(key)
         values = []
         column_value = T2.TColumnValue
@@ -477,11 +492,7 @@ class HBaseStore(Store):
                 raise TypeError("cell family, qualifier and value must be bytes")
             check_timestamp(ts)
             values.append(column_value(family, qualifier, value, ts))
-        if not values:
-            return
-        tput = T2.TPut(row=key, columnValues=values)
-        name = table.encode()
-        self._t2_call(table, lambda c: c.put(name, tput))
+        return T2.TPut(row=key, columnValues=values) if values else None
 
     def increment(self, table: str, key: bytes, family: bytes, qualifier: bytes, amount: int) -> int:
         """HBase's atomic increment through happybase's counter_inc; not retried (not idempotent)."""

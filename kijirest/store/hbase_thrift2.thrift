@@ -172,6 +172,9 @@ service THBaseService {
   void put(1: required binary table, 2: required TPut tput)
     throws (1: TIOError io)
 
+  void putMultiple(1: required binary table, 2: required list<TPut> tputs)
+    throws (1: TIOError io)
+
   void deleteSingle(1: required binary table, 2: required TDelete tdelete)
     throws (1: TIOError io)
 
