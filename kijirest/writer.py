@@ -51,6 +51,7 @@ class RowWrite:
 class WritePlan:
     rows: list[RowWrite]
     new_schemas: dict[str, Schema]  # canonical text → schema, registered before any row is written
+    seen_writers: set[int] = field(default_factory=set)  # id() of writer schemas already looked up
 
 
 def plan_writes(table: TableContext, document: Any) -> WritePlan:
@@ -160,9 +161,11 @@ def _plan_cell(
     if codec.storage == "FINAL":
         row.puts.append(CellWrite(hfamily, hqualifier, timestamp, codec.cell_bytes(datum, None, None)))
         return
-    text = canonical_text(writer)
-    if text not in plan.new_schemas and table.schemas.lookup(writer) is None:
-        plan.new_schemas[text] = writer
+    if id(writer) not in plan.seen_writers:  # the same schema object recurs cell after cell
+        plan.seen_writers.add(id(writer))
+        text = canonical_text(writer)
+        if text not in plan.new_schemas and table.schemas.lookup(writer) is None:
+            plan.new_schemas[text] = writer
     row.puts.append(CellWrite(hfamily, hqualifier, timestamp, datum, codec, writer))
 
 
