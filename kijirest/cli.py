@@ -79,31 +79,62 @@ def serve(settings: Settings) -> int:
 
 
 def _serve_workers(settings: Settings) -> int:
+    """`--workers N`: N processes accept on one port (SO_REUSEPORT). The parent makes the store
+    ready first (tables, schema tables, demo rows), so the workers only read what exists."""
     import multiprocessing as mp
+    from multiprocessing.connection import wait
 
+    from kijirest.catalog import StartupError
+
+    if settings.store.startswith("memory:"):
+        raise StartupError("--workers: a memory: store lives inside one process; use embedded: or hbase://")
+    _prepare_store(settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((settings.host, settings.port))
-    port = sock.getsockname()[1]  # a fixed port for every worker, even when 0 was asked
-    fixed = settings.with_overrides(port=port, workers=1)
+    port = sock.getsockname()[1]  # one port for every worker, also when 0 was asked
+    fixed = settings.with_overrides(port=port, workers=1, demo=False)
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=_worker_main, args=(fixed,)) for _ in range(settings.workers)]
     for p in procs:
         p.start()
-    stop = {"signal": False}
+    stopping = False
 
     def forward(signum: int, _frame: object) -> None:
-        stop["signal"] = True
+        nonlocal stopping
+        stopping = True
         for p in procs:
-            if p.is_alive() and p.pid is not None:
+            if p.is_alive():
                 p.terminate()
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    wait([p.sentinel for p in procs])  # the first worker to end (a signal, or a crash) ends all
+    if not stopping:
+        log.error("a worker ended on its own (exit %s): stopping the others", [p.exitcode for p in procs])
+        forward(signal.SIGTERM, None)
     for p in procs:
         p.join()
     sock.close()
-    return 0 if all(p.exitcode == 0 for p in procs) else 1
+    return 0 if stopping and all(p.exitcode == 0 for p in procs) else 1
+
+
+def _prepare_store(settings: Settings) -> None:
+    from kijirest.catalog import StartupError, open_catalog
+    from kijirest.store import open_store
+
+    try:
+        store = open_store(settings.store)
+    except ValueError as exc:
+        raise StartupError(f"--store {settings.store}: {exc}") from exc
+    try:
+        catalog = open_catalog(store, settings.layouts, settings.instances)
+        if settings.demo:
+            from kijirest.demo import load_demo_rows
+
+            load_demo_rows(store, catalog)
+    finally:
+        store.close()
 
 
 def _worker_main(settings: Settings) -> None:

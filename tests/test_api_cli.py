@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,3 +208,46 @@ def test_hbase_store_on_a_closed_port_fails_or_answers_503(servers) -> None:
         assert exc.headers["Content-Type"].startswith("application/problem+json")
     else:
         raise AssertionError("a read from an unreachable store answered 200")
+
+
+def test_workers_share_one_port_and_one_store(servers, tmp_path: Path) -> None:
+    store = f"embedded:{tmp_path / 'data'}"
+    server = servers("serve", "--layouts", str(LAYOUTS), "--store", store, "--port", "0", "--workers", "2")
+    host, port = server.address()
+    rows = "/v1/instances/api/tables/docs/rows"
+    for i in range(20):  # fresh connections: the kernel spreads them over both workers
+        body = orjson.dumps(
+            {"entityId": ["w", f"r{i}", "c", 1, 2], "cells": {"info": {"label": [{"value": str(i)}]}}}
+        )
+        req = urllib.request.Request(f"http://{host}:{port}{rows}", data=body, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+        eid = urllib.parse.quote(orjson.dumps(["w", f"r{i}", "c", 1, 2]).decode())
+        status, got = fetch(host, port, f"{rows}?eid={eid}")
+        assert status == 200
+        assert orjson.loads(got)["cells"]["info"]["label"][0]["value"] == str(i)  # written by either worker
+    assert len(LISTENING.findall(server.output)) == 2  # two processes accept on the same port
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.wait() == 0, server.output
+    assert "Traceback" not in server.output
+
+
+def test_workers_refuse_a_memory_store(servers) -> None:
+    server = servers(
+        "serve", "--layouts", str(LAYOUTS), "--store", "memory:", "--port", "0", "--workers", "2"
+    )
+    assert server.wait() == 1
+    assert "memory: store lives inside one process" in server.output
+
+
+def test_demo_command_loads_the_demo_rows(servers) -> None:
+    server = servers("demo", "--store", "memory:", "--port", "0")
+    host, port = server.address()
+    status, body = fetch(host, port, "/v1/instances/demo/tables/users/rows?cols=info:fullname")
+    assert status == 200
+    names = [
+        orjson.loads(line)["cells"]["info"]["fullname"][0]["value"] for line in body.split(b"\r\n") if line
+    ]
+    assert names == ["Alice Smith", "John Quincy Doe", "Homer J. Simpson"]
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.wait() == 0, server.output
