@@ -49,6 +49,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 HOST, THRIFT_PORT, THRIFT2_PORT = "127.0.0.1", 9090, 9091
 SHARED_REST_PORT = 8081  # scripts/hbase's REST server (hbase.rest.scan.fetchsize left at 10)
+PROFILE_RATE = 250  # py-spy samples per second
 FETCH_SIZE = 1000  # rows per store round trip of a gateway scan (views/rows.py SCAN_BATCH_ROWS)
 TARGETS = {
     "R_scan": (">=", 0.8),
@@ -358,37 +359,47 @@ class Bench:
         }
         log(f"decomposition: {self.results['decomposition_rows_per_s']}")
 
-    def profile(self, gw: Gateway, name: str, seconds: float, fn: Callable[[], dict]) -> None:
+    def profile(self, gw: Gateway, name: str, seconds: float, job: dict, gil: bool = False) -> None:
+        """py-spy on the gateway while a client job runs: the job starts first, py-spy attaches
+        0.3 s later for `seconds` (shorter than the job), so every sample falls inside the work.
+        `gil`: a CPU profile (only the thread holding the GIL is sampled)."""
         if py_spy() is None:
             self.notes.append("py-spy not installed: no profile (pip install py-spy)")
             return
         out = self.work / f"profile-{name}.txt"
-        spy = profile_start(gw.pid, seconds, out)
+        client = start_job("bench.client", job)
         time.sleep(0.3)
+        spy = profile_start(gw.pid, seconds, out, rate=PROFILE_RATE, gil=gil)
         try:
-            fn()
-        finally:
             if spy is not None:
                 try:
                     spy.wait(seconds + 60)
                 except subprocess.TimeoutExpired:
                     spy.kill()
-        summary = profile_summary(out)
+        finally:
+            finish_job(client)
+        summary = profile_summary(out, possible=int(PROFILE_RATE * max(1, int(seconds))) if gil else None)
+        summary["seconds"] = max(1, int(seconds))
         summary["file"] = str(out)
+        summary["mode"] = "gil" if gil else "non-idle threads"
         self.results.setdefault("profiles", {})[name] = summary
         log(f"profile {name}: {summary.get('samples', 0)} samples, raw stacks in {out}")
 
+    @staticmethod
+    def profiled(table_rows: int, rate: float) -> tuple[int, float]:
+        """(rows, seconds) of a profiled scan: ~25 s of streaming at `rate` (fewer when the table
+        is smaller), sampled for 80 % of it so that every sample falls inside the scan."""
+        rows = min(table_rows, int(rate * 25))
+        return rows, max(1.0, rows / rate * 0.8)
+
     def profile_scan(self, gw: Gateway) -> None:
-        rate = self.results["scan_rows_per_s"]["gateway"]
-        rows = min(self.rows, int(rate * 25))  # ~25 s of streaming
-        seconds = max(2.0, rows / rate * 0.9)
+        rows, seconds = self.profiled(self.loaded, self.results["scan_rows_per_s"]["gateway"])
         url = self.rows_url(gw, query=f"limit={rows}")
-        self.profile(gw, "scan", seconds, lambda: self.stream(url))
-        vrate = self.results["scan_rows_per_s"]["gateway_versions"]
-        vrows = min(self.rows, int(vrate * 25))
+        self.profile(gw, "scan", seconds, {"kind": "stream", "url": url}, gil=True)
+        vrows, vseconds = self.profiled(self.loaded, self.results["scan_rows_per_s"]["gateway_versions"])
         tmin, tmax = data.VERSION_TS[0], data.VERSION_TS[-1] + 1
         vurl = self.rows_url(gw, query=f"limit={vrows}&versions=all&timerange={tmin}..{tmax}")
-        self.profile(gw, "scan_versions", max(2.0, vrows / vrate * 0.9), lambda: self.stream(vurl))
+        self.profile(gw, "scan_versions", vseconds, {"kind": "stream", "url": vurl}, gil=True)
 
     def first_row(self, gw: Gateway) -> None:
         target = data.key_order_pick(self.encoder, self.loaded, 0.95)
@@ -438,6 +449,11 @@ class Bench:
             "gateway_c1": lambda: self.measure(gw, lambda: self.gets(k1, 1, "kiji")),
             "rest_c1": lambda: self.measure(gw, lambda: self.gets(r1, 1, "rest")),
         }
+        wgw = self.whatif_gw
+        if wgw is not None:
+            w32 = [u.replace(gw.url, wgw.url, 1) for u in k32]
+            self.gets(w32[:300], 32, "kiji")
+            sides["gateway_whatif_c32"] = lambda: self.measure(wgw, lambda: self.gets(w32, 32, "kiji"))
         log(f"point gets: {self.short_reps} interleaved repetitions ({n32} at c=32, {n1} at c=1)")
         runs = self.interleave(self.short_reps, sides)
         for name, results in runs.items():
@@ -458,6 +474,10 @@ class Bench:
             for k, v in runs.items()
         }
         self.results["R_point"] = summary["gateway_c32"]["per_s"] / summary["rest_c32"]["per_s"]
+        if wgw is not None:
+            self.results["whatif_point_gain"] = round(
+                summary["gateway_whatif_c32"]["per_s"] / summary["gateway_c32"]["per_s"], 3
+            )
 
     def writes(self, gw: Gateway) -> None:
         per_rep = 2000 if self.quick else 10_000
@@ -472,16 +492,18 @@ class Bench:
                 for s in range(first, first + count, 100)
             ]
 
-        def post_side(count: int, target: Gateway = gw) -> dict:
+        def post_job(count: int, target: Gateway = gw) -> dict:
             first = next_first[0]
             next_first[0] += count
-            job = {
+            return {
                 "kind": "posts",
                 "url": self.rows_url(target, data.WRITE_TABLE),
                 "bodies": bodies(first, count),
                 "rows_per_body": 100,
             }
-            return run_job("bench.client", job)
+
+        def post_side(count: int, target: Gateway = gw) -> dict:
+            return run_job("bench.client", post_job(count, target))
 
         def batch_side(count: int) -> dict:
             first = next_first[0]
@@ -517,7 +539,8 @@ class Bench:
         self.results["R_write"] = rate["gateway_post"] / rate["happybase_batch"]
         if wgw is not None:
             self.results["whatif_write_gain"] = round(rate["gateway_post_whatif"] / rate["gateway_post"], 3)
-        self.profile(gw, "write", 8.0, lambda: post_side(min(per_rep, 3000)))
+        count = min(self.rows, int(rate["gateway_post"] * 10)) // 100 * 100 or 100
+        self.profile(gw, "write", max(1.0, count / rate["gateway_post"] * 0.8), post_job(count))
 
     def slow_client(self, gw: Gateway) -> None:
         seconds = 20.0 if self.quick else 60.0
@@ -561,14 +584,9 @@ class Bench:
         rate = {k: median([r["rows_per_s"] for r in v]) for k, v in runs.items()}
         self.results["embedded_rows_per_s"] = {k: round(v) for k, v in rate.items()}
         self.results["R_embedded"] = rate["gateway_embedded"] / rate["direct_embedded"]
-        erate = rate["gateway_embedded"]
-        rows = min(n, int(erate * 20))
-        self.profile(
-            gw,
-            "scan_embedded",
-            max(2.0, rows / erate * 0.9),
-            lambda: self.stream(self.rows_url(gw, query=f"limit={rows}")),
-        )
+        rows, seconds = self.profiled(data.embedded_loaded_rows(path), rate["gateway_embedded"])
+        url = self.rows_url(gw, query=f"limit={rows}")
+        self.profile(gw, "scan_embedded", seconds, {"kind": "stream", "url": url}, gil=True)
         gw.stop()
 
     def scaling(self, gw1: Gateway) -> None:
@@ -612,7 +630,8 @@ class Bench:
     def profile_points(self, gw: Gateway) -> None:
         k32, _ = self.point_urls(gw, 3000 if self.quick else 6000, seed=5)
         per_s = self.results["point"]["gateway_c32"]["per_s"]
-        self.profile(gw, "point_c32", max(2.0, len(k32) / per_s * 0.9), lambda: self.gets(k32, 32, "kiji"))
+        job = {"kind": "gets", "urls": k32, "concurrency": 32, "format": "kiji"}
+        self.profile(gw, "point_c32", max(1.0, len(k32) / per_s * 0.8), job)
 
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -741,7 +760,7 @@ class Bench:
         )
         if p:
             out += ["", "point GETs          p50 ms   p99 ms      /s"]
-            for name in ("gateway_c1", "rest_c1", "gateway_c32", "rest_c32"):
+            for name in p:
                 q = p[name]
                 out.append(f"  {name:<16} {q['p50_ms']:>7.2f} {q['p99_ms']:>8.2f} {q['per_s']:>7,}")
         cpu = {**r.get("scan_cpu_pct", {}), **r.get("point_cpu_pct", {})}
@@ -768,7 +787,7 @@ class Bench:
         if cfg.get("whatif"):
             out.append(
                 f"whatif {cfg['whatif']}: scan x{r.get('whatif_scan_gain')}, "
-                f"POST x{r.get('whatif_write_gain')} "
+                f"GETs c=32 x{r.get('whatif_point_gain')}, POST x{r.get('whatif_write_gain')} "
                 "(same run, interleaved with the unchanged gateway)"
             )
         c = self.raw.get("client_ceiling")
@@ -780,7 +799,11 @@ class Bench:
         for name, prof in r.get("profiles", {}).items():
             if not prof.get("samples"):
                 continue
-            out += ["", f"profile {name}: {prof['samples']} samples, threads {prof['threads']}"]
+            busy = f", GIL held {prof['busy_pct']}% of the time" if "busy_pct" in prof else ""
+            out += [
+                "",
+                f"profile {name} ({prof['mode']}): {prof['samples']} samples{busy}, {prof['threads']}",
+            ]
             for frame, pct in prof["self"][:8]:
                 out.append(f"  self {pct:5.1f}%  {frame}")
         m = r["machine"]
@@ -810,7 +833,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--whatif",
         default="",
-        help="bench/whatif.py variants (e.g. eager,putmulti): a second gateway with them is measured "
+        help="bench/whatif.py variants (e.g. eager,coalesce): a second gateway with them is measured "
         "beside the unchanged one in the scan and write measurements",
     )
     args = p.parse_args(argv)

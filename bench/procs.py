@@ -377,8 +377,12 @@ def py_spy() -> str | None:
     return shutil.which("py-spy")
 
 
-def profile_start(pid: int, seconds: float, out: Path, rate: int = 250) -> subprocess.Popen | None:
-    """py-spy record of a process (collapsed stacks, one line per stack) for `seconds`."""
+def profile_start(
+    pid: int, seconds: float, out: Path, rate: int = 250, gil: bool = False
+) -> subprocess.Popen | None:
+    """py-spy record of a process (collapsed stacks, one line per stack) for `seconds`; `gil`:
+    only samples of the thread holding the GIL, i.e. where the Python CPU goes (without it,
+    every non-idle thread is sampled, GIL waits included)."""
     exe = py_spy()
     if exe is None:
         return None
@@ -398,12 +402,16 @@ def profile_start(pid: int, seconds: float, out: Path, rate: int = 250) -> subpr
         "--nonblocking",
         "--threads",
     ]
+    if gil:
+        cmd.append("--gil")
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def profile_summary(path: Path, top: int = 15) -> dict:
+def profile_summary(path: Path, top: int = 15, possible: int | None = None) -> dict:
     """Top frames of a py-spy raw (collapsed) profile: self and inclusive share of the samples,
-    per thread kind (the event loop thread vs the store's pool threads)."""
+    per thread kind (the event loop thread vs the store's pool threads). `possible`: samples the
+    duration allowed (rate x seconds); with a --gil profile, samples / possible is the share of
+    the time some thread held the GIL."""
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:
@@ -439,8 +447,10 @@ def profile_summary(path: Path, top: int = 15) -> dict:
         ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
         return [(name, round(100 * n / total, 1)) for name, n in ranked]
 
+    busy = {"busy_pct": round(100 * total / possible, 1)} if possible else {}
     return {
         "samples": total,
+        **busy,
         "threads": {k: round(100 * v / total, 1) for k, v in thread_counts.items()},
         "self": top_of(self_counts),
         "inclusive": top_of(incl_counts),

@@ -13,11 +13,12 @@ Variants (comma-separated):
   written: fetch and processing never overlap. Proposed patch: `AsyncRowScanner.__anext__`
   submits the fetch to the pool synchronously (a plain method returning a coroutine), or
   `scan_rows` awaits `asyncio.sleep(0)` right after creating the task.
-- `putmulti`: `HBaseStore.put_rows` sends all rows of a POST in one Thrift 2 `putMultiple` (each
-  TPut stays atomic for its row) instead of one `put` round trip per row.
 - `coalesce`: point GETs that arrive together (same table and read options, same event-loop tick,
   or while the previous batch is in flight) share one store `get_rows` call, i.e. one Thrift 2
   `getMultiple` round trip and one thread hand-off, instead of one each.
+- `inline` (diagnosis only, not a proposal): the store is called on the event loop thread, no
+  thread pool (`blocking = False`), so a scan's fetch, decoding and writing never contend for the
+  GIL across threads; it blocks the loop during every HBase round trip.
 - `switch`: `sys.setswitchinterval(0.0005)` (GIL hand-off between the loop and the pool threads).
 - `flush1m`: stream writes of 1 MiB instead of 64 KiB.
 """
@@ -27,10 +28,9 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-VARIANTS = ("eager", "putmulti", "coalesce", "switch", "flush1m")
+VARIANTS = ("eager", "coalesce", "inline", "switch", "flush1m")
 
 
 def _eager() -> None:
@@ -59,52 +59,6 @@ def _eager() -> None:
         return finish()
 
     runner.AsyncRowScanner.__anext__ = __anext__  # type: ignore[method-assign]
-
-
-def _putmulti() -> None:
-    import tempfile
-
-    import thriftpy2
-
-    from kijirest.store import hbase
-    from kijirest.store.memory import check_key, check_timestamp
-
-    idl = Path(hbase.__file__).with_name("hbase_thrift2.thrift").read_text()
-    marker = "service THBaseService {"
-    if marker not in idl:
-        raise SystemExit("whatif putmulti: the Thrift 2 IDL subset changed; the variant no longer applies")
-    # putMultiple's field ids, from hbase.thrift in the hbase-thrift jar
-    idl = idl.replace(
-        marker,
-        marker + "\n  void putMultiple(1: required binary table, 2: required list<TPut> tputs)\n"
-        "    throws (1: TIOError io)\n",
-    )
-    with tempfile.NamedTemporaryFile("w", suffix="_thrift.thrift", delete=False) as f:
-        f.write(idl)
-    service = thriftpy2.load(f.name, module_name="kijirest_bench_whatif_thrift").THBaseService
-    from thriftpy2.thrift import TClient
-
-    def put_multiple(client: Any, name: bytes, puts: list) -> None:
-        # a client of the extended service on the pooled connection's protocol (structs go on
-        # the wire by their field ids, so the store's own TPut objects serialize as they are)
-        TClient(service, client._iprot, client._oprot).putMultiple(name, puts)
-
-    def put_rows(self: Any, table: str, rows: Sequence[tuple[bytes, Sequence[Any]]]) -> None:
-        puts = []
-        for key, cells in rows:
-            check_key(key)
-            values = []
-            for family, qualifier, ts, value in cells:
-                check_timestamp(ts)
-                values.append(hbase.T2.TColumnValue(family, qualifier, value, ts))
-            if values:
-                puts.append(hbase.T2.TPut(row=key, columnValues=values))
-        if not puts:
-            return
-        name = table.encode()
-        self._t2_call(table, lambda c: put_multiple(c, name, puts))
-
-    hbase.HBaseStore.put_rows = put_rows  # type: ignore[method-assign]
 
 
 def _coalesce() -> None:
@@ -158,6 +112,12 @@ def _coalesce() -> None:
     runner.AsyncStore.get_rows = get_rows  # type: ignore[method-assign]
 
 
+def _inline() -> None:
+    from kijirest.store import hbase
+
+    hbase.HBaseStore.blocking = False
+
+
 def _switch() -> None:
     sys.setswitchinterval(0.0005)
 
@@ -171,8 +131,8 @@ def _flush1m() -> None:
 def apply(names: Sequence[str]) -> None:
     table = {
         "eager": _eager,
-        "putmulti": _putmulti,
         "coalesce": _coalesce,
+        "inline": _inline,
         "switch": _switch,
         "flush1m": _flush1m,
     }
