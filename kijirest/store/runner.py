@@ -126,19 +126,30 @@ class AsyncRowScanner:
     def _next_batch(self) -> Any:
         return next(self._batches, _END)
 
+    def prefetch(self) -> None:
+        """Start fetching the next batch now, in the pool, so that it is read from the store while
+        the caller turns the current batch into its answer (a no-op for non-blocking stores)."""
+        if self._closed or not self._runner.store.blocking or self._inflight is not None:
+            return
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._runner._executor, self._next_batch)
+        fut.add_done_callback(_consume)
+        self._inflight = fut
+
     async def __anext__(self) -> list[Row]:
         if self._closed:
             raise StopAsyncIteration
         if not self._runner.store.blocking:
             batch = self._next_batch()
         else:
-            if self._inflight is not None and not self._inflight.done():
-                await asyncio.wait([self._inflight])  # an earlier, cancelled fetch: let it end
-            loop = asyncio.get_running_loop()
-            fut = loop.run_in_executor(self._runner._executor, self._next_batch)
-            fut.add_done_callback(_consume)
-            self._inflight = fut
-            batch = await asyncio.shield(fut)
+            self.prefetch()  # unless a prefetch is already under way
+            fut = self._inflight
+            assert fut is not None
+            try:
+                batch = await asyncio.shield(fut)
+            finally:
+                if fut.done():
+                    self._inflight = None
         if batch is _END:
             await self.aclose()
             raise StopAsyncIteration

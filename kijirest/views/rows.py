@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -186,21 +185,14 @@ async def scan_rows(
     matcher: Callable[[bytes], bool] | None = None,
 ) -> AsyncIterator[list[dict]]:
     """Rows of a scan as they are read; rows without any cell to show are left out and `limit`
-    counts only rows sent. The next batch is fetched while the current one is sent."""
+    counts only rows sent. The next batch is fetched while the current one is encoded and sent."""
     if limit == 0:
         return
     scanner = await store.scan(table.hbase_name, scan)
     sent = 0
-    pending: asyncio.Future | None = None
     try:
-        pending = asyncio.ensure_future(scanner.__anext__())
-        while True:
-            try:
-                batch = await pending
-            except StopAsyncIteration:
-                pending = None
-                return
-            pending = asyncio.ensure_future(scanner.__anext__())
+        async for batch in scanner:
+            scanner.prefetch()  # the store reads the next batch while this one is encoded and sent
             out = []
             for stored in batch:
                 if matcher is not None and not matcher(stored[0]):
@@ -217,12 +209,6 @@ async def scan_rows(
             if limit is not None and sent >= limit:
                 return
     finally:
-        if pending is not None:
-            pending.cancel()
-            try:
-                await pending
-            except (asyncio.CancelledError, StopAsyncIteration, Exception):
-                pass
         await scanner.aclose()
 
 
