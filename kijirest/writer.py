@@ -12,6 +12,7 @@ Both are blocking (schema-table and store calls): the view runs them in the thre
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,7 @@ class WritePlan:
     rows: list[RowWrite]
     new_schemas: dict[str, Schema]  # canonical text → schema, registered before any row is written
     seen_writers: set[int] = field(default_factory=set)  # id() of writer schemas already looked up
+    checked_writers: set[tuple[int, int]] = field(default_factory=set)  # (id(codec), id(writer)) allowed
 
 
 def plan_writes(table: TableContext, document: Any) -> WritePlan:
@@ -109,7 +111,7 @@ def _plan_row(table: TableContext, item: Any, where: str, plan: WritePlan) -> Ro
                 raise BadRequest(column_where, f"expected an array of cells, got {_kind(versions)}")
             codec = table.codec(spec)
             for j, cell in enumerate(versions):
-                _plan_cell(table, codec, hfamily, hqualifier, cell, f"{column_where}[{j}]", row, plan)
+                _plan_cell(table, codec, hfamily, hqualifier, cell, column_where, j, row, plan)
     return row
 
 
@@ -119,45 +121,51 @@ def _plan_cell(
     hfamily: bytes,
     hqualifier: bytes,
     cell: Any,
-    where: str,
+    column_where: str,
+    index: int,
     row: RowWrite,
     plan: WritePlan,
 ) -> None:
+    """Check and encode one cell. Error locations are only formatted when there is an error: this
+    runs once per posted cell."""
+
+    def at(member: str = "") -> str:
+        return f"{column_where}[{index}]{member}"
+
     if not isinstance(cell, dict):
-        raise BadRequest(where, f"expected a cell object, got {_kind(cell)}")
-    unknown = sorted(set(cell) - CELL_MEMBERS)
-    if unknown:
-        raise BadRequest(
-            where,
-            f"unknown member(s) {', '.join(map(repr, unknown))} (a cell has value, timestamp, writer_schema)",
-        )
+        raise BadRequest(at(), f"expected a cell object, got {_kind(cell)}")
+    if not CELL_MEMBERS.issuperset(cell):
+        unknown = ", ".join(map(repr, sorted(set(cell) - CELL_MEMBERS)))
+        raise BadRequest(at(), f"unknown member(s) {unknown} (a cell has value, timestamp, writer_schema)")
     if "value" not in cell:
-        raise BadRequest(where, "missing member 'value'")
+        raise BadRequest(at(), "missing member 'value'")
     value = cell["value"]
-    timestamp = _timestamp(cell.get("timestamp"), f"{where}.timestamp")
-    value_where = f"{where}.value"
-    if codec.kind == "COUNTER":
+    timestamp = cell.get("timestamp")
+    if timestamp is not None and (type(timestamp) is not int or not 0 <= timestamp < LATEST):
+        _timestamp(timestamp, at(".timestamp"))  # raises the precise error
+    kind = codec.kind
+    if kind == "COUNTER":
         if isinstance(value, dict):
             if set(value) != {"incr"} or type(value["incr"]) is not int:
-                raise BadRequest(value_where, 'a counter increment is {"incr": <integer>}')
+                raise BadRequest(at(".value"), 'a counter increment is {"incr": <integer>}')
             if timestamp is not None:
-                raise BadRequest(f"{where}.timestamp", "a counter increment takes no timestamp")
+                raise BadRequest(at(".timestamp"), "a counter increment takes no timestamp")
             row.increments.append((hfamily, hqualifier, value["incr"]))
             return
-        row.puts.append(
-            CellWrite(hfamily, hqualifier, timestamp, _encode(encode_counter, value, value_where))
-        )
+        row.puts.append(CellWrite(hfamily, hqualifier, timestamp, _encode(encode_counter, value, at)))
         return
-    if codec.kind in ("RAW_BYTES", "PROTOBUF"):
-        row.puts.append(
-            CellWrite(hfamily, hqualifier, timestamp, _encode(encode_raw_bytes, value, value_where))
-        )
+    if kind == "RAW_BYTES" or kind == "PROTOBUF":
+        row.puts.append(CellWrite(hfamily, hqualifier, timestamp, _encode(encode_raw_bytes, value, at)))
         return
-    writer = _writer_schema(table, codec, cell, f"{where}.writer_schema")
-    datum = _encode(lambda v: codec.encode_datum(v, writer), value, value_where)
-    problem = codec.read_back_problem(datum, writer)
-    if problem is not None:  # e.g. an enum symbol the reader schema lacks: the cell would not read
-        raise BadRequest(value_where, problem)
+    writer = _writer_schema(table, codec, cell.get("writer_schema"), at, plan)
+    try:
+        datum = codec.encode_datum(value, writer)
+    except CellEncodeError as exc:
+        raise BadRequest(f"{at('.value')}{exc.path}", str(exc.args[0])) from None
+    if writer is not codec.reader:
+        problem = codec.read_back_problem(datum, writer)
+        if problem is not None:  # e.g. an enum symbol the reader schema lacks: the cell would not read
+            raise BadRequest(at(".value"), problem)
     if codec.storage == "FINAL":
         row.puts.append(CellWrite(hfamily, hqualifier, timestamp, codec.cell_bytes(datum, None, None)))
         return
@@ -169,17 +177,21 @@ def _plan_cell(
     row.puts.append(CellWrite(hfamily, hqualifier, timestamp, datum, codec, writer))
 
 
-def _writer_schema(table: TableContext, codec: ColumnCodec, cell: dict, where: str) -> Schema:
-    given = cell.get("writer_schema")
+def _writer_schema(
+    table: TableContext, codec: ColumnCodec, given: Any, at: Callable[[str], str], plan: WritePlan
+) -> Schema:
     if given is None:
         writer = codec.default_writer
         if writer is None:
-            raise BadRequest(where, "required: this AVRO column has no default reader schema to write with")
+            raise BadRequest(
+                at(".writer_schema"), "required: this AVRO column has no default reader schema to write with"
+            )
     elif type(given) is int:
         entry = table.schemas.by_uid(given)
         if entry is None:
             raise BadRequest(
-                where, f"unknown schema uid {given} in the schema table of instance '{table.instance}'"
+                at(".writer_schema"),
+                f"unknown schema uid {given} in the schema table of instance '{table.instance}'",
             )
         writer = CODECS.schema(entry.text)
     else:
@@ -187,22 +199,25 @@ def _writer_schema(table: TableContext, codec: ColumnCodec, cell: dict, where: s
             try:  # a schema given as JSON text inside a string
                 given = orjson.loads(given)
             except orjson.JSONDecodeError as exc:
-                raise BadRequest(where, f"invalid schema JSON text: {exc}") from None
+                raise BadRequest(at(".writer_schema"), f"invalid schema JSON text: {exc}") from None
         try:
             writer = parse_schema(given)
         except AvroSchemaError as exc:
-            raise BadRequest(where, f"invalid Avro schema: {exc}") from None
-    problem = codec.writer_problem(writer)
-    if problem is not None:
-        raise BadRequest(where, problem)
+            raise BadRequest(at(".writer_schema"), f"invalid Avro schema: {exc}") from None
+    checked = (id(codec), id(writer))
+    if checked not in plan.checked_writers:
+        problem = codec.writer_problem(writer)
+        if problem is not None:
+            raise BadRequest(at(".writer_schema"), problem)
+        plan.checked_writers.add(checked)
     return writer
 
 
-def _encode(encode: Any, value: Any, where: str) -> bytes:
+def _encode(encode: Callable[[Any], bytes], value: Any, at: Callable[[str], str]) -> bytes:
     try:
         return encode(value)
     except CellEncodeError as exc:
-        raise BadRequest(f"{where}{exc.path}", str(exc.args[0])) from None
+        raise BadRequest(f"{at('.value')}{exc.path}", str(exc.args[0])) from None
 
 
 def _timestamp(value: Any, where: str) -> int | None:
