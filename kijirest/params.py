@@ -5,7 +5,7 @@ These take plain strings (already URL-decoded once) and know nothing of aiohttp.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from multidict import MultiMapping
 
 from kijirest.errors import BadRequest
 from kijirest.store.base import LATEST
@@ -13,11 +13,10 @@ from kijirest.store.base import LATEST
 DEFAULT_SCAN_LIMIT = 100
 
 
-def single(params: Mapping[str, str] | object, name: str) -> str | None:
-    """The value of a parameter; an empty value counts as absent; a repeated one is ambiguous."""
-    getall = getattr(params, "getall", None)
-    values = getall(name, []) if getall is not None else ([params[name]] if name in params else [])  # type: ignore[operator,index]
-    values = [v for v in values if v != ""]
+def single(params: MultiMapping[str], name: str) -> str | None:
+    """The value of a query parameter; an empty value counts as absent; a parameter repeated with
+    different values is ambiguous (400)."""
+    values = [v for v in params.getall(name, ()) if v != ""]
     if not values:
         return None
     if len(values) > 1 and len(set(values)) > 1:
