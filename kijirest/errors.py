@@ -50,11 +50,6 @@ class NotFound(ApiError):
     exception_name = "WebApplicationException"
 
 
-class Unavailable(ApiError):
-    status = 503
-    exception_name = "IOException"
-
-
 def problem(status: int, detail: str, exception_name: str) -> dict[str, Any]:
     """The problem object of api.md, built in this one place."""
     return {
