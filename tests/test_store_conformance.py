@@ -731,3 +731,36 @@ def test_empty_column_list_is_refused(store: Store, table: str) -> None:
     with pytest.raises(ValueError):
         store.delete(table, b"r", [])
     assert store.get_rows(table, [b"r"]) == [(b"r", [(b"f", b"q", 1000, b"v")])]
+
+
+async def test_async_point_gets_arriving_together_share_store_calls(store: Store, table: str) -> None:
+    calls: list[list[bytes]] = []
+
+    class Counting(_RecordingStore):
+        def get_rows(self, table, keys, read=ALL):
+            calls.append(list(keys))
+            time.sleep(0.02)  # a round trip: gets arriving meanwhile queue for the next call
+            return self.inner.get_rows(table, keys, read)
+
+    for i in range(30):
+        store.put_row(table, b"r%02d" % i, [(b"g", b"q", 1000, b"v%d" % i)])
+    with ThreadPoolExecutor(4) as pool:
+        runner = AsyncStore(Counting(store), pool)
+        wanted = [[b"r%02d" % i] for i in range(30)] + [[b"r05", b"nope", b"r05"]]
+        answers = await asyncio.gather(*(runner.get_rows(table, keys) for keys in wanted))
+    for keys, rows in zip(wanted, answers, strict=True):
+        assert [key for key, _ in rows] == keys  # each caller gets its own rows, in its order
+        assert [cells for key, cells in rows if key != b"nope"] == [
+            [(b"g", b"q", 1000, b"v%d" % int(key[1:]))] for key in keys if key != b"nope"
+        ]
+    assert len(calls) < len(wanted)  # 31 gets, far fewer round trips
+    assert sorted(k for c in calls for k in c) == sorted(k for keys in wanted for k in keys)
+
+
+async def test_async_point_get_failure_reaches_every_waiter(store: Store, table: str) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        runner = AsyncStore(_RecordingStore(store), pool)
+        results = await asyncio.gather(
+            *(runner.get_rows("no_such_table_x", [b"r%d" % i]) for i in range(5)), return_exceptions=True
+        )
+    assert all(isinstance(r, StoreError) for r in results), results

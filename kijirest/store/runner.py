@@ -27,6 +27,7 @@ from kijirest.store.base import (
 T = TypeVar("T")
 
 DEFAULT_WORKERS = 8
+COALESCE_MAX_KEYS = 64  # larger gets (a long `eids`) go to the store on their own
 _DEFAULT_READ = ReadOptions()
 _END = object()
 
@@ -41,6 +42,9 @@ class AsyncStore:
         if executor is None and store.blocking:
             executor = ThreadPoolExecutor(max_workers=DEFAULT_WORKERS, thread_name_prefix="kijirest-store")
         self._executor = executor
+        #: point gets waiting for the next store call, and the groups with a call in flight
+        self._waiting: dict[tuple[str, ReadOptions], list[tuple[list[bytes], asyncio.Future]]] = {}
+        self._fetching: set[tuple[str, ReadOptions]] = set()
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if not self.store.blocking:
@@ -88,7 +92,45 @@ class AsyncStore:
     async def get_rows(
         self, table: str, keys: Sequence[bytes], read: ReadOptions = _DEFAULT_READ
     ) -> list[Row]:
-        return await self._call(self.store.get_rows, table, keys, read)
+        """Rows by key. Small gets of the same table and read options that arrive together share
+        one store call (one thread hand-off, one HBase round trip): a get joins the next call
+        while one is in flight, so concurrent point GETs cost one round trip per wave, not each."""
+        keys = list(keys)
+        if not self.store.blocking or len(keys) > COALESCE_MAX_KEYS:
+            return await self._call(self.store.get_rows, table, keys, read)
+        group = (table, read)
+        fut: asyncio.Future[list[Row]] = asyncio.get_running_loop().create_future()
+        waiting = self._waiting.setdefault(group, [])
+        waiting.append((keys, fut))
+        if len(waiting) == 1 and group not in self._fetching:
+            self._start_get(group)
+        return await fut
+
+    def _start_get(self, group: tuple[str, ReadOptions]) -> None:
+        batch = self._waiting.pop(group, None)
+        if not batch:
+            self._fetching.discard(group)
+            return
+        self._fetching.add(group)
+        table, read = group
+        keys = [k for ks, _ in batch for k in ks]
+        fetch = asyncio.get_running_loop().run_in_executor(
+            self._executor, self.store.get_rows, table, keys, read
+        )
+
+        def done(f: asyncio.Future[list[Row]]) -> None:
+            exc = f.exception() if not f.cancelled() else asyncio.CancelledError()
+            start = 0
+            for ks, waiter in batch:
+                if not waiter.done():
+                    if exc is not None:
+                        waiter.set_exception(exc)
+                    else:
+                        waiter.set_result(f.result()[start : start + len(ks)])
+                start += len(ks)
+            self._start_get(group)  # the gets that queued meanwhile go next, in one call
+
+        fetch.add_done_callback(done)
 
     async def scan(self, table: str, scan: Scan) -> AsyncRowScanner:
         """Open a scan; iterate it with `async for batch in scanner`, and `aclose()` it (or use
