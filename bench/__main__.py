@@ -833,7 +833,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--whatif",
         default="",
-        help="bench/whatif.py variants (e.g. eager,coalesce): a second gateway with them is measured "
+        help="bench/whatif.py variants (e.g. gc): a second gateway with them is measured "
         "beside the unchanged one in the scan and write measurements",
     )
     args = p.parse_args(argv)
