@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from kijirest.catalog import Catalog, StartupError, open_catalog
+from kijirest.catalog import Catalog, StartupError, ready_catalog
 from kijirest.errors import error_middleware
 from kijirest.settings import Settings
 from kijirest.store import open_store
@@ -35,14 +35,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         raise StartupError(f"--store {settings.store}: {exc}") from exc
     astore = AsyncStore(store)
     try:
-        loop = asyncio.get_running_loop()
-        app[CATALOG] = catalog = await loop.run_in_executor(
-            None, open_catalog, store, settings.layouts, settings.instances
-        )
-        if settings.demo:
-            from kijirest.demo import load_demo_rows
-
-            await loop.run_in_executor(None, load_demo_rows, store, catalog)
+        app[CATALOG] = await asyncio.get_running_loop().run_in_executor(None, ready_catalog, store, settings)
         app[STORE] = astore
         yield
     finally:

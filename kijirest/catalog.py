@@ -16,6 +16,7 @@ from kijirest.entity_id import KeyCodec, codec_for
 from kijirest.layouts.columns import ColumnNames, hbase_table_name
 from kijirest.layouts.model import CellSpec, Family, TableLayout
 from kijirest.schema_table import SchemaTable
+from kijirest.settings import Settings
 from kijirest.store.base import FamilySpec, Store, StoreUnavailable
 
 log = logging.getLogger("kijirest.catalog")
@@ -121,6 +122,16 @@ def open_catalog(store: Store, layouts_dir: str, visible: tuple[str, ...] | None
                     ) from exc
         instances[iname] = InstanceContext(iname, tables, schemas, uri=f"/v1/instances/{iname}")
     return Catalog(instances)
+
+
+def ready_catalog(store: Store, settings: Settings) -> Catalog:
+    """The catalog of `settings` on an open store, with the demo rows loaded when asked (blocking)."""
+    catalog = open_catalog(store, settings.layouts, settings.instances)
+    if settings.demo:
+        from kijirest.demo import load_demo_rows
+
+        load_demo_rows(store, catalog)
+    return catalog
 
 
 def _ensure_table(store: Store, name: str, families: list[FamilySpec], existing: set[str]) -> None:

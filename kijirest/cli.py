@@ -125,7 +125,7 @@ def _serve_workers(settings: Settings) -> int:
 
 
 def _prepare_store(settings: Settings) -> None:
-    from kijirest.catalog import StartupError, open_catalog
+    from kijirest.catalog import StartupError, ready_catalog
     from kijirest.store import open_store
 
     try:
@@ -133,11 +133,7 @@ def _prepare_store(settings: Settings) -> None:
     except ValueError as exc:
         raise StartupError(f"--store {settings.store}: {exc}") from exc
     try:
-        catalog = open_catalog(store, settings.layouts, settings.instances)
-        if settings.demo:
-            from kijirest.demo import load_demo_rows
-
-            load_demo_rows(store, catalog)
+        ready_catalog(store, settings)
     finally:
         store.close()
 

@@ -6,7 +6,7 @@ import orjson
 from aiohttp import web
 
 import kijirest
-from kijirest.app import CATALOG
+from kijirest.app import CATALOG, STORE
 from kijirest.catalog import InstanceContext, TableContext
 from kijirest.errors import NotFound
 
@@ -55,7 +55,7 @@ async def instances(request: web.Request) -> web.Response:
 
 async def instance(request: web.Request) -> web.Response:
     inst = instance_of(request)
-    entries = await _schema_entries(request, inst)
+    entries = await request.app[STORE].run(inst.schemas.listing)  # re-reads the schema table
     return json_response(
         {
             "name": inst.name,
@@ -63,13 +63,6 @@ async def instance(request: web.Request) -> web.Response:
             "schema_table": {"entries": entries},
         }
     )
-
-
-async def _schema_entries(request: web.Request, inst: InstanceContext) -> list[dict]:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, inst.schemas.listing)
 
 
 async def tables(request: web.Request) -> web.Response:
