@@ -43,9 +43,9 @@ def _switch() -> None:
 
 
 def _flush1m() -> None:
-    from kijirest import streaming
+    from kijirest.views import rows
 
-    streaming.stream_rows.__kwdefaults__["flush_bytes"] = 1 << 20
+    rows.FLUSH_BYTES = 1 << 20
 
 
 def apply(names: Sequence[str]) -> None:

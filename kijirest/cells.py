@@ -203,6 +203,9 @@ def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def _read_int(buf: bytes, pos: int) -> tuple[int, int]:
+    b = buf[pos]
+    if b < 0x80:  # one byte: always in range
+        return (b >> 1) ^ -(b & 1), pos + 1
     v, pos = _read_long(buf, pos)
     if v < _INT_MIN or v > _INT_MAX:
         raise _BadData("invalid int encoding")
@@ -283,12 +286,24 @@ def _read_length(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def _read_string(buf: bytes, pos: int) -> tuple[str, int]:
+    b = buf[pos]
+    if b < 0x80 and not b & 1:  # a length < 64 in one byte (the common case, inlined)
+        end = pos + 1 + (b >> 1)
+        if end > len(buf):
+            raise IndexError
+        return buf[pos + 1 : end].decode("utf-8", "replace"), end
     n, pos = _read_length(buf, pos)
     end = pos + n
     return buf[pos:end].decode("utf-8", "replace"), end
 
 
 def _read_bytes(buf: bytes, pos: int) -> tuple[str, int]:
+    b = buf[pos]
+    if b < 0x80 and not b & 1:
+        end = pos + 1 + (b >> 1)
+        if end > len(buf):
+            raise IndexError
+        return buf[pos + 1 : end].decode("latin-1"), end
     n, pos = _read_length(buf, pos)
     end = pos + n
     return buf[pos:end].decode("latin-1"), end
@@ -625,18 +640,7 @@ class _Resolver:
                 plan.append((i, self.reader(wf.schema, r.fields[i].schema, False)))
         in_order = [i for i, _ in plan if i >= 0]
         if not has_defaults and in_order == sorted(in_order):
-            steps = tuple((names[i] if i >= 0 else None, fn) for i, fn in plan)
-
-            def read_record(buf: bytes, pos: int) -> tuple[dict[str, Any], int]:
-                out: dict[str, Any] = {}
-                for name, fn in steps:
-                    if name is None:
-                        pos = fn(buf, pos)
-                    else:
-                        out[name], pos = fn(buf, pos)
-                return out, pos
-
-            return read_record
+            return _straight_record_reader([(names[i] if i >= 0 else None, fn) for i, fn in plan])
         template = defaults
         general = tuple(plan)
 
@@ -713,6 +717,27 @@ class _Resolver:
         return skip_record
 
 
+def _straight_record_reader(steps: list[tuple[str | None, Callable[..., Any]]]) -> Reader:
+    """The reader of a record whose writer fields map in order onto the reader's (None = a writer
+    field to skip), as one straight-line function: no loop and no per-field dict store, which makes
+    a small record ~2x cheaper to read than a loop over the steps. Only the field readers and the
+    field names (as values of the function's globals, never as source text) go into it."""
+    env: dict[str, Any] = {}
+    lines = ["def read_record(buf, pos):"]
+    items = []
+    for k, (name, fn) in enumerate(steps):
+        env[f"_f{k}"] = fn
+        if name is None:
+            lines.append(f"    pos = _f{k}(buf, pos)")
+        else:
+            env[f"_n{k}"] = name
+            lines.append(f"    _v{k}, pos = _f{k}(buf, pos)")
+            items.append(f"_n{k}: _v{k}")
+    lines.append(f"    return {{{', '.join(items)}}}, pos")
+    exec("\n".join(lines), env)  # source made of our own identifiers only
+    return env["read_record"]  # type: ignore[no-any-return]
+
+
 def _min_size(schema: Schema, seen: frozenset[int] = frozenset()) -> int:
     """Lower bound of a datum's size in bytes (0 for null and for records of zero-size fields)."""
     if schema.type == "null":
@@ -727,23 +752,46 @@ def _min_size(schema: Schema, seen: frozenset[int] = frozenset()) -> int:
     return 1
 
 
+def _decode_error(exc: Exception) -> CellDecodeError:
+    if isinstance(exc, _BadData):
+        return CellDecodeError(str(exc))
+    if isinstance(exc, RecursionError):
+        return CellDecodeError("datum nested too deeply")
+    return CellDecodeError("truncated datum")  # IndexError, struct.error
+
+
+_DECODE_FAILURES = (_BadData, IndexError, struct.error, RecursionError)
+
+
 def _top_reader(reader: Reader) -> Callable[[bytes, int], Any]:
     """Wraps a reader: every failure becomes a CellDecodeError; the datum must fit in the bytes."""
 
     def decode(buf: bytes, pos: int) -> Any:
         try:
             value, end = reader(buf, pos)
-        except _BadData as e:
-            raise CellDecodeError(str(e)) from None
-        except (IndexError, struct.error):
-            raise CellDecodeError("truncated datum") from None
-        except RecursionError:
-            raise CellDecodeError("datum nested too deeply") from None
+        except _DECODE_FAILURES as e:
+            raise _decode_error(e) from None
         if end > len(buf):
             raise CellDecodeError("truncated datum")
         return value
 
     return decode
+
+
+def _tagged_reader(reader: Reader, uid: int) -> Callable[[bytes, int], tuple[Any, int]]:
+    """`_top_reader` that also returns the writer's uid: the per-cell function of a scan, kept
+    to one Python call around the datum's reader."""
+
+    def decode_cell(buf: bytes, pos: int) -> tuple[Any, int]:
+        try:
+            value, end = reader(buf, pos)
+        except _DECODE_FAILURES as e:
+            raise _decode_error(e) from None
+        if end > len(buf):
+            raise CellDecodeError("truncated datum")
+        return value, uid
+
+    return decode_cell
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1125,12 +1173,19 @@ class CodecCache:
     def reader(self, writer: Schema, reader: Schema | None) -> Callable[[bytes, int], Any]:
         """`decode(buf, pos) -> JSON value` for datums written with `writer`, read as `reader` (None
         = the writer itself). Raises CellDecodeError when the writer does not resolve at all."""
+        return _top_reader(self._raw_reader(writer, reader))
+
+    def cell_reader(self, writer: Schema, reader: Schema | None, uid: int) -> Callable[[bytes, int], Any]:
+        """`decode(buf, pos) -> (JSON value, uid)`, otherwise as `reader`."""
+        return _tagged_reader(self._raw_reader(writer, reader), uid)
+
+    def _raw_reader(self, writer: Schema, reader: Schema | None) -> Reader:
         key = (canonical_text(writer), None if reader is None else canonical_text(reader))
         entry = self._readers.get(key)
         if entry is None:
             try:
                 fn = _Resolver(check_names=False).reader(writer, writer if reader is None else reader, True)
-                entry = (_top_reader(fn), None)
+                entry = (fn, None)
             except _Mismatch as e:
                 entry = (None, f"the writer schema does not resolve to the reader schema: {e}")
             self._readers[key] = entry
@@ -1334,7 +1389,7 @@ class ColumnCodec:
         uid = entry.uid
         try:
             writer = self._codecs.schema(entry.text)
-            decode = self._codecs.reader(writer, self.reader)
+            return self._codecs.cell_reader(writer, self.reader, uid)
         except CellDecodeError as e:
             reason = e.reason
 
@@ -1349,11 +1404,6 @@ class ColumnCodec:
                 raise CellDecodeError(reason)
 
             return fail_parse
-
-        def decode_cell(cell: bytes, pos: int) -> tuple[Any, int]:
-            return decode(cell, pos), uid
-
-        return decode_cell
 
     # -- writing --------------------------------------------------------------------------------
     @property

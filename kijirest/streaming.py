@@ -1,10 +1,11 @@
-"""The row stream: JSON rows separated by `\\r\\n`, written as they are read, in ~64 KiB writes.
+"""The row stream: JSON rows separated by `\\r\\n`, written as they are read, in chunks of ~64 KiB.
 
 - Encoding is orjson, compact. orjson escapes control characters inside strings, so a row's JSON text
   never holds a raw `\\r\\n`: the separator is unambiguous without any rewriting.
-- Rows of one source batch (one store round trip) are encoded together and written once the buffer
-  holds `flush_bytes`, and at the end of every source batch, so the first row of a slow, selective
-  scan goes out as soon as its batch arrives instead of waiting for 64 KiB.
+- The producer (`views/rows.py`) turns each row into its JSON line right after building it (the row's
+  objects are still in the CPU cache and are freed at once) and hands over `bytes` chunks: one when
+  ~`FLUSH_BYTES` are ready, and one at the end of every source batch, so the first row of a slow,
+  selective scan goes out as soon as its batch arrives instead of waiting for 64 KiB.
 - `await response.write()` waits while the socket's buffer is full: a slow client slows the scan
   instead of filling server memory.
 - The source is closed in every case: end of data, client gone, error, cancellation.
@@ -40,28 +41,31 @@ async def _close(source: AsyncIterator[Any]) -> None:
             log.exception("closing a row source failed")
 
 
+def encode_lines(rows: Iterable[Any]) -> bytes:
+    """Rows as one chunk of `\\r\\n`-terminated JSON lines."""
+    parts = []
+    for row in rows:
+        parts.append(orjson.dumps(row))
+        parts.append(ROW_SEPARATOR)
+    return b"".join(parts)
+
+
 async def stream_rows(
     request: web.Request,
-    batches: AsyncIterator[Iterable[Any]],
+    chunks: AsyncIterator[bytes],
     *,
     content_type: str = "application/json",
-    flush_bytes: int = FLUSH_BYTES,
 ) -> web.StreamResponse:
-    """Send every row of every batch (JSON-able objects) as `\\r\\n`-terminated lines."""
+    """Send every chunk of encoded rows (see `encode_lines`) as it comes."""
     response = web.StreamResponse(status=200)
     response.content_type = content_type
     response.enable_chunked_encoding()
-    dumps = orjson.dumps
-    buffer = bytearray()
     try:
-        async for batch in batches:
-            for row in batch:
-                buffer += dumps(row)
-                buffer += ROW_SEPARATOR
-                if len(buffer) >= flush_bytes:
-                    await _write(request, response, buffer)
-            if buffer:
-                await _write(request, response, buffer)
+        async for chunk in chunks:
+            if chunk:
+                if not response.prepared:
+                    await response.prepare(request)
+                await response.write(chunk)
     except ConnectionError:
         log.info("client went away during %s", request.path_qs)
         return response
@@ -71,19 +75,11 @@ async def stream_rows(
         await _abort_with_error(request, response, exc)
         return response
     finally:
-        await _close(batches)
+        await _close(chunks)
     if not response.prepared:
         await response.prepare(request)
     await response.write_eof()
     return response
-
-
-async def _write(request: web.Request, response: web.StreamResponse, buffer: bytearray) -> None:
-    if not response.prepared:
-        await response.prepare(request)
-    data = bytes(buffer)
-    buffer.clear()
-    await response.write(data)
 
 
 async def _abort_with_error(request: web.Request, response: web.StreamResponse, exc: BaseException) -> None:

@@ -114,6 +114,41 @@ def test_unicode_strings() -> None:
     assert decode_datum(b"\x04\xff\x41", S("string")) == "\ufffdA"
 
 
+@pytest.mark.parametrize("length", [0, 1, 63, 64, 65, 200, 70_000])
+@pytest.mark.parametrize("kind", ["string", "bytes"])
+def test_lengths_of_one_and_more_varint_bytes(kind: str, length: int) -> None:
+    # lengths below 64 take one zig-zag byte (read on a short path), longer ones several
+    value = "ab" * (length // 2) + "c" * (length % 2)
+    datum = fast_bytes(S(kind), value if kind == "string" else value.encode())
+    assert decode_datum(datum + b"\x00", S(kind)) == value
+    with pytest.raises(CellDecodeError, match="truncated"):
+        decode_datum(datum[:-1], S(kind)) if length else decode_datum(b"", S(kind))
+
+
+@pytest.mark.parametrize("kind", ["string", "bytes"])
+def test_negative_lengths_are_bad_data(kind: str) -> None:
+    for prefix in (b"\x01", b"\x05", b"\x81\x01"):  # -1, -3, -65
+        with pytest.raises(CellDecodeError, match="negative length"):
+            decode_datum(prefix + b"abcdefgh", S(kind))
+
+
+@pytest.mark.parametrize("fields", [0, 1, 2, 9])
+def test_records_of_any_width_match_fastavro(fields: int) -> None:
+    schema = S(
+        {
+            "type": "record",
+            "name": f"W{fields}",
+            "fields": [{"name": f"f{i}", "type": ["null", "string", "long"]} for i in range(fields)],
+        }
+    )
+    value = {f"f{i}": (None, f"s{i}", i * 1000)[i % 3] for i in range(fields)}
+    data = fast_bytes(schema, value)
+    assert fast_read(schema, data) == value
+    assert decode_datum(data, schema) == {
+        k: v if v is None else {"string" if isinstance(v, str) else "long": v} for k, v in value.items()
+    }
+
+
 def test_negative_block_counts_from_other_writers() -> None:
     # [1, 2] written as one block of count -2 with its byte size (2)
     assert decode_datum(bytes.fromhex("03040204" + "00"), S({"type": "array", "items": "long"})) == [1, 2]

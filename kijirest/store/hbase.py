@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import happybase
@@ -77,15 +77,15 @@ class _ReadCell:
     generated structs run a Python `__init__` that sets every field before decoding; with a few
     million cells a second that was a third of the Thrift decoding time."""
 
-    __slots__ = ("family", "qualifier", "value", "timestamp", "tags", "type")
+    __slots__ = ("family", "qualifier", "tags", "timestamp", "type", "value")
     thrift_spec = T2.TColumnValue.thrift_spec
 
 
 class _ReadResult:
     """A `TResult` as decoded (see `_ReadCell`)."""
 
-    __slots__ = ("row", "columnValues", "stale", "partial")
-    thrift_spec = {
+    __slots__ = ("columnValues", "partial", "row", "stale")
+    thrift_spec: ClassVar[dict[int, tuple]] = {
         fid: (spec[0], spec[1], (spec[2][0], _ReadCell), *spec[3:]) if spec[1] == "columnValues" else spec
         for fid, spec in T2.TResult.thrift_spec.items()
     }

@@ -31,7 +31,7 @@ from kijirest.params import (
 from kijirest.reader import RowReader, parse_columns, read_options
 from kijirest.store.base import ReadOptions, Scan
 from kijirest.store.runner import AsyncStore
-from kijirest.streaming import stream_rows
+from kijirest.streaming import FLUSH_BYTES, ROW_SEPARATOR, encode_lines, stream_rows
 from kijirest.views.meta import json_response, table_of
 from kijirest.writer import apply_writes, plan_writes
 
@@ -97,7 +97,7 @@ async def get_rows(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     reader = reader_of(table)
 
-    rows: AsyncIterator[list[dict]]
+    rows: AsyncIterator[bytes]
     if eid is not None:
         try:
             parsed = parse_entity_id(eid, keys, wildcard=True)
@@ -154,7 +154,7 @@ def _bound(where: str, text: str | None, keys: Any) -> bytes | None:
         raise _entity_error(where, exc) from None
 
 
-async def _nothing() -> AsyncIterator[list[dict]]:
+async def _nothing() -> AsyncIterator[bytes]:
     return
     yield  # pragma: no cover  (makes this an async generator)
 
@@ -166,14 +166,14 @@ async def get_point_rows(
     read: ReadOptions,
     reader: RowReader,
     limit: int | None,
-) -> AsyncIterator[list[dict]]:
+) -> AsyncIterator[bytes]:
     """One row per requested id, in order, duplicates included; `"cells": {}` when nothing matches."""
     if limit is not None:
         ids = ids[:limit]
     for start in range(0, len(ids), SCAN_BATCH_ROWS):
         chunk = ids[start : start + SCAN_BATCH_ROWS]
         stored = await store.get_rows(table.hbase_name, [i.key for i in chunk], read)
-        yield [reader.row(r) or reader.empty_row(r[0]) for r in stored]
+        yield encode_lines(reader.row(r) or reader.empty_row(r[0]) for r in stored)
 
 
 async def scan_rows(
@@ -183,29 +183,41 @@ async def scan_rows(
     reader: RowReader,
     limit: int | None,
     matcher: Callable[[bytes], bool] | None = None,
-) -> AsyncIterator[list[dict]]:
-    """Rows of a scan as they are read; rows without any cell to show are left out and `limit`
-    counts only rows sent. The next batch is fetched while the current one is encoded and sent."""
+) -> AsyncIterator[bytes]:
+    """The JSON lines of a scan's rows as they are read, in chunks of ~FLUSH_BYTES and one chunk
+    at the end of every store batch. Rows without any cell to show are left out and `limit` counts
+    only rows sent. The next batch is fetched while the current one is encoded and sent."""
     if limit == 0:
         return
     scanner = await store.scan(table.hbase_name, scan)
     sent = 0
+    to_row = reader.row
+    dumps = orjson.dumps
+    sep = ROW_SEPARATOR
     try:
         async for batch in scanner:
             scanner.prefetch()  # the store reads the next batch while this one is encoded and sent
-            out = []
+            parts: list[bytes] = []
+            size = 0
             for stored in batch:
                 if matcher is not None and not matcher(stored[0]):
                     continue
-                row = reader.row(stored)
+                row = to_row(stored)
                 if row is None:
                     continue
-                out.append(row)
+                line = dumps(row)
+                parts.append(line)
+                parts.append(sep)
                 sent += 1
                 if limit is not None and sent >= limit:
                     break
-            if out:
-                yield out
+                size += len(line)
+                if size >= FLUSH_BYTES:
+                    yield b"".join(parts)
+                    parts = []
+                    size = 0
+            if parts:
+                yield b"".join(parts)
             if limit is not None and sent >= limit:
                 return
     finally:
