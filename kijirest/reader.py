@@ -142,6 +142,12 @@ class RowReader:
         versions: list[dict[str, Any]] | None = None
         decode: CellDecoder | None = None
         counter = False
+        # the HBase order of columns is often the Kiji order already (map families always are:
+        # UTF-8 byte order is code point order); sort only what arrives out of order
+        family = qualifier = ""
+        families_sorted = True
+        unsorted: list[dict[str, Any]] | None = None
+        qualifiers: dict[str, Any] = {}
         for hfamily, hqualifier, timestamp, value in cells:
             if hqualifier != last_qualifier or hfamily != last_family:
                 last_family, last_qualifier = hfamily, hqualifier
@@ -151,10 +157,24 @@ class RowReader:
                 if info is None:
                     versions = None  # a cell of no layout column (removed column, other tool): skipped
                     continue
-                family, qualifier, decode, counter = info  # type: ignore[misc]
-                qualifiers = families.get(family)
-                if qualifiers is None:
-                    qualifiers = families[family] = {}
+                if info[0] == family:
+                    if info[1] < qualifier:
+                        if unsorted is None:
+                            unsorted = []
+                        unsorted.append(qualifiers)
+                    family, qualifier, decode, counter = info  # type: ignore[misc]
+                else:
+                    if info[0] < family:
+                        families_sorted = False
+                    family, qualifier, decode, counter = info  # type: ignore[misc]
+                    known = families.get(family)
+                    if known is None:
+                        qualifiers = families[family] = {}
+                    else:  # the family again after another one: its qualifiers need a sort
+                        qualifiers = known
+                        if unsorted is None:
+                            unsorted = []
+                        unsorted.append(qualifiers)
                 versions = qualifiers[qualifier] = []
             elif versions is None or counter:
                 continue  # an unknown column, or a counter: the latest value only
@@ -172,9 +192,10 @@ class RowReader:
                 )
                 datum, writer = f"Error loading cell: {exc}", -1
             versions.append({"timestamp": timestamp, "value": datum, "writer_schema": writer})
-        if len(families) > 1:
+        if unsorted is not None:
+            for name, entries in families.items():
+                if any(entries is u for u in unsorted):
+                    families[name] = dict(sorted(entries.items()))
+        if not families_sorted:
             families = dict(sorted(families.items()))
-        for name, qualifiers in families.items():
-            if len(qualifiers) > 1:
-                families[name] = dict(sorted(qualifiers.items()))
         return families

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from kijirest.store.base import (
+    LATEST,
     ColumnSelector,
     FamilySpec,
     ReadOptions,
@@ -568,6 +569,32 @@ def test_older_delete_does_not_weaken_a_newer_one(store: Store, full_row: str) -
     store.delete(full_row, b"r", column, timestamp=1000)
     store.put_row(full_row, b"r", [(b"f", b"a", 1500, b"hidden")])
     assert [c for c in _columns(store, full_row) if c[:2] == (b"f", b"a")] == [(b"f", b"a", 3000)]
+
+
+@pytest.mark.parametrize(
+    ("time_range", "expected"),
+    [
+        ((0, LATEST), [(b"f", b"a", 3000), (b"f", b"pb", 3000), (b"g", b"a", 2000)]),
+        ((0, 2700), [(b"f", b"pb", 2000), (b"g", b"a", 2000)]),
+        ((0, 2000), []),  # f:a's newest stored version in range (1500) is hidden, and so is all else
+    ],
+    ids=["latest", "until-2700", "until-2000"],
+)
+def test_latest_only_reads_skip_hidden_versions(store: Store, full_row: str, time_range, expected) -> None:
+    """The newest visible version of each column in the time range, markers applied (a store may
+    pick newest versions itself: it must still honour the markers)."""
+    store.delete(full_row, b"r", [ColumnSelector(b"f", qualifier=b"a")], timestamp=2000)
+    store.delete(full_row, b"r", [ColumnSelector(b"f", qualifier=b"pa")], timestamp=3000)
+    store.put_row(full_row, b"r", [(b"f", b"a", 1500, b"hidden"), (b"f", b"pa", 2600, b"hidden too")])
+    store.put_row(full_row, b"r", [(b"f", b"pb", 1000, b"replaced")])
+    store.delete(full_row, b"r", [ColumnSelector(b"f", qualifier=b"pb")], timestamp=1000)
+    store.put_row(full_row, b"r", [(b"f", b"pb", 900, b"old, hidden")])
+    read = ReadOptions(max_versions=1, time_range=time_range)
+    for scan in (Scan(read=read), Scan(read=read, batch_size=1)):
+        scanned = dict(scan_all(store, full_row, scan)).get(b"r", [])
+        [(_, got)] = store.get_rows(full_row, [b"r"], read)
+        assert scanned == got
+        assert [(f, q, ts) for f, q, ts, _ in got] == expected
 
 
 def test_scan_applies_delete_markers_across_batches(store: Store, table: str) -> None:

@@ -185,7 +185,7 @@ class _Query:
     """A read resolved to SQL once per get or scan: WHERE clause, parameters, and whether the
     visibility filter must look at every row (else only at rows holding delete markers)."""
 
-    __slots__ = ("filter_all", "params", "plan", "where")
+    __slots__ = ("filter_all", "newest_only", "params", "plan", "where")
 
     def __init__(self, info: _TableInfo, plan: ReadPlan, read: ReadOptions) -> None:
         self.plan = plan
@@ -224,6 +224,26 @@ class _Query:
         # cap only needs Python when fewer versions than the family keeps are requested.
         self.filter_all = len(lows) > 1 or any(
             f.cap < info.families[name].max_versions for name, f in plan.families.items()
+        )
+        # A latest-only read with one time range for every family (the usual GET) lets SQLite pick
+        # each column's newest version: Python then sees one cell per column instead of every
+        # stored version. Markers still apply to what it picks, and that is enough: a marker hides
+        # every version at or before its timestamp, so if it hides the newest version in the range
+        # it hides all the older ones too.
+        self.newest_only = len(lows) <= 1 and all(f.cap == 1 for f in plan.families.values())
+
+    def cells_sql(self, newest: bool) -> str:
+        """The cells of one row (`t`, `row`, then `params`), in HBase order."""
+        if newest:
+            return (
+                "SELECT fam, qual, max(ts), val FROM cells WHERE t = ? AND row = ?"
+                + self.where
+                + " GROUP BY fam, qual ORDER BY fam, qual"
+            )
+        return (
+            "SELECT fam, qual, ts, val FROM cells WHERE t = ? AND row = ?"
+            + self.where
+            + " ORDER BY fam, qual, ts DESC"
         )
 
 
@@ -505,11 +525,7 @@ class EmbeddedStore(Store):
             check_key(key)
         info = self._table(table)
         query = _Query(info, plan_read(table, info.families, read, self._clock()), read)
-        sql = (
-            "SELECT fam, qual, ts, val FROM cells WHERE t = ? AND row = ?"
-            + query.where
-            + " ORDER BY fam, qual, ts DESC"
-        )
+        sql = query.cells_sql(newest=query.newest_only)
         conn = self._reader()
         out: list[Row] = []
         cache: dict[bytes, list[Cell]] = {}
@@ -517,9 +533,9 @@ class EmbeddedStore(Store):
             for key in keys:
                 cells = cache.get(key)
                 if cells is None:
-                    cells = conn.execute(sql, (info.id, key, *query.params)).fetchall()
                     markers = _markers(conn.execute(_ROW_MARKS, (info.id, key)).fetchall())
-                    if markers is not None or query.filter_all:
+                    cells = conn.execute(sql, (info.id, key, *query.params)).fetchall()
+                    if markers is not None or (query.filter_all and not query.newest_only):
                         cells = visible_cells(query.plan, cells, markers)
                     cache[key] = cells
                 out.append((key, list(cells)))
@@ -553,10 +569,18 @@ class _EmbeddedScanner(RowScanner):
         self._stop = scan.stop or None  # b"" is an open end, as in HBase
         self._regex = regex
         self._sizes = scan.batch_sizes()
-        sql = "SELECT fam, qual, ts, val, row FROM cells WHERE t = ? AND row >= ?"
+        newest = query.newest_only
+        sql = (
+            f"SELECT fam, qual, {'max(ts)' if newest else 'ts'}, val, row FROM cells WHERE t = ? AND row >= ?"
+        )
         if self._stop is not None:
             sql += " AND row < ?"
-        self._sql = sql + query.where + " ORDER BY row, fam, qual, ts DESC"
+        sql += query.where
+        self._sql = sql + (
+            " GROUP BY row, fam, qual ORDER BY row, fam, qual"
+            if newest
+            else " ORDER BY row, fam, qual, ts DESC"
+        )
 
     def __iter__(self) -> Iterator[list[Row]]:
         while self._next is not None:
@@ -602,10 +626,12 @@ class _EmbeddedScanner(RowScanner):
         marks: dict[bytes, list[tuple[bytes, int, bytes, int]]] = {}
         for row, fam, kind, qual, ts in conn.execute(_RANGE_MARKS, (self._info.id, rows[0][0], rows[-1][0])):
             marks.setdefault(row, []).append((fam, kind, qual, ts))
-        if not marks and not self._query.filter_all:
+        query = self._query
+        newest = query.newest_only
+        filter_all = query.filter_all and not newest  # newest-only rows come filtered from SQL
+        if not marks and not filter_all:
             return rows
-        plan = self._query.plan
-        filter_all = self._query.filter_all
+        plan = query.plan
         out: list[Row] = []
         for key, cells in rows:
             m = marks.get(key)
