@@ -1,7 +1,7 @@
 """In-process baselines, each in its own process: `python -m bench.direct '<json job>'`.
 
 - `hbase_scan`: happybase `table.scan()` (Thrift 1, batch_size 1000, timestamps included) with every
-  cell decoded by the gateway's own `ColumnCodec.decode` — the floor a Python gateway could reach;
+  cell decoded by the gateway's own `ColumnCodec.decode_cell` — the floor a Python gateway could reach;
 - `hbase_write`: happybase `Batch` writing the same cells the POST measurement writes;
 - `embedded_scan`: the embedded store's own scan + the same decoding, in one process.
 
@@ -21,12 +21,12 @@ from kijirest.store.base import Scan
 
 
 def _decoders(table: Any) -> dict[tuple[bytes, bytes], Any]:
-    """(HBase family, qualifier) -> ColumnCodec.decode, for every column the data set writes."""
+    """(HBase family, qualifier) -> ColumnCodec.decode_cell (as the gateway), for every column written."""
     out = {}
     for i in range(data.TAGS):
         for family, qualifier, _ in data.row_values(i, 0):
             hf, hq = table.names.hbase_column(family, qualifier)
-            out[(hf, hq)] = table.codec(table.names.cell_spec(family, qualifier)).decode
+            out[(hf, hq)] = table.codec(table.names.cell_spec(family, qualifier)).decode_cell
     return out
 
 
@@ -105,7 +105,7 @@ def embedded_scan(job: dict) -> dict:
 
 def store_scan(job: dict) -> dict:
     """The gateway's own store scan in one process, no HTTP: `stage` "fetch" (HBaseStore.scan
-    only: Thrift 2 + tuples), "decode" (+ ColumnCodec.decode of every cell) or "rows" (+ the
+    only: Thrift 2 + tuples), "decode" (+ ColumnCodec.decode_cell of every cell) or "rows" (+ the
     gateway's RowReader and orjson, i.e. everything a row costs except the event loop and the
     socket). Splits the gateway's per-row cost into its parts."""
     from kijirest.store.base import ReadOptions

@@ -1339,6 +1339,11 @@ class ColumnCodec:
             self._strict_writers = frozenset(texts)
         self._by_uid: dict[int, Callable[[bytes, int], tuple[Any, int]]] = {}
         self._by_hash: dict[bytes, Callable[[bytes, int], tuple[Any, int]]] = {}
+        #: `decode` for scans: the same answers; for UID storage a closure that goes straight to
+        #: the reader of a known one-byte uid (no attribute lookups, no storage dispatch)
+        self.decode_cell: Callable[[bytes], tuple[Any, int]] = (
+            self._uid_decoder() if self.storage == "UID" else self.decode
+        )
 
     def _schema_of_uid(self, uid: int) -> Schema:
         entry = self._schemas.by_uid(uid)
@@ -1347,6 +1352,21 @@ class ColumnCodec:
         return self._codecs.schema(entry.text)
 
     # -- reading --------------------------------------------------------------------------------
+    def _uid_decoder(self) -> Callable[[bytes], tuple[Any, int]]:
+        known = self._by_uid.get
+        general = self.decode
+
+        def decode_uid(cell: bytes) -> tuple[Any, int]:
+            if cell:
+                b = cell[0]
+                if b < 0x80:
+                    fn = known(b)
+                    if fn is not None:
+                        return fn(cell, 1)
+            return general(cell)  # a longer uid, a writer not seen yet, an empty cell
+
+        return decode_uid
+
     def decode(self, cell: bytes) -> tuple[Any, int]:
         """(JSON value, writer uid) of a cell; raises CellDecodeError."""
         storage = self.storage

@@ -146,7 +146,7 @@ class RowReader:
         # UTF-8 byte order is code point order); sort only what arrives out of order
         family = qualifier = ""
         families_sorted = True
-        unsorted: list[dict[str, Any]] | None = None
+        unsorted: list[str] | None = None  # families whose qualifiers arrived out of order
         qualifiers: dict[str, Any] = {}
         for hfamily, hqualifier, timestamp, value in cells:
             if hqualifier != last_qualifier or hfamily != last_family:
@@ -161,7 +161,7 @@ class RowReader:
                     if info[1] < qualifier:
                         if unsorted is None:
                             unsorted = []
-                        unsorted.append(qualifiers)
+                        unsorted.append(family)
                     family, qualifier, decode, counter = info  # type: ignore[misc]
                 else:
                     if info[0] < family:
@@ -174,7 +174,7 @@ class RowReader:
                         qualifiers = known
                         if unsorted is None:
                             unsorted = []
-                        unsorted.append(qualifiers)
+                        unsorted.append(family)
                 versions = qualifiers[qualifier] = []
             elif versions is None or counter:
                 continue  # an unknown column, or a counter: the latest value only
@@ -193,9 +193,8 @@ class RowReader:
                 datum, writer = f"Error loading cell: {exc}", -1
             versions.append({"timestamp": timestamp, "value": datum, "writer_schema": writer})
         if unsorted is not None:
-            for name, entries in families.items():
-                if any(entries is u for u in unsorted):
-                    families[name] = dict(sorted(entries.items()))
+            for name in set(unsorted):
+                families[name] = dict(sorted(families[name].items()))
         if not families_sorted:
             families = dict(sorted(families.items()))
         return families

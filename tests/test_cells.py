@@ -137,17 +137,18 @@ def test_bytes_after_the_datum_are_ignored() -> None:
     assert codec.decode(b"\x00\x06abc" + b"\x99garbage") == ("abc", 0)
 
 
-def test_uid_above_127_and_union_column() -> None:
+@pytest.mark.parametrize("method", ["decode", "decode_cell"])
+def test_uid_above_127_and_union_column(method: str) -> None:
     lookup = Lookup()
     for i in range(200):
         lookup.add({"type": "fixed", "name": f"F{i}", "size": 1})
     uid = lookup.add(["null", "string"])
     assert uid == 208
     codec = ColumnCodec(inline('["null", "string"]'), lookup)
-    assert codec.decode(encode_varint(uid) + b"\x02\x0aa@b.c") == ("a@b.c", 208)
-    assert codec.decode(encode_varint(uid) + b"\x00") == (None, 208)
+    assert getattr(codec, method)(encode_varint(uid) + b"\x02\x0aa@b.c") == ("a@b.c", 208)
+    assert getattr(codec, method)(encode_varint(uid) + b"\x00") == (None, 208)
     # a cell written with the plain "string" schema reads through the union reader too
-    assert codec.decode(b"\x00\x0aa@b.c") == ("a@b.c", 0)
+    assert getattr(codec, method)(b"\x00\x0aa@b.c") == ("a@b.c", 0)
 
 
 def test_counter_cells() -> None:
@@ -187,55 +188,59 @@ def test_raw_bytes_cells(kind: str) -> None:
 # -- decode errors (the "Error loading cell: <reason>" cells) ----------------------------------------------
 
 
-def test_unknown_uid_and_hash() -> None:
+@pytest.mark.parametrize("method", ["decode", "decode_cell"])
+def test_unknown_uid_and_hash(method: str) -> None:
     lookup = Lookup()
     codec = ColumnCodec(inline('"string"'), lookup)
     with pytest.raises(CellDecodeError, match="unknown schema uid 42"):
-        codec.decode(b"\x2a\x00")
+        getattr(codec, method)(b"\x2a\x00")
     hashed = ColumnCodec(inline('"string"', "HASH"), lookup)
     unknown = md5('"nope"')
     with pytest.raises(CellDecodeError, match=f"unknown schema hash {unknown.hex()}"):
-        hashed.decode(unknown + b"\x00")
+        getattr(hashed, method)(unknown + b"\x00")
     with pytest.raises(CellDecodeError, match="shorter than a schema hash"):
-        hashed.decode(b"\x01\x02")
+        getattr(hashed, method)(b"\x01\x02")
     with pytest.raises(CellDecodeError, match="empty"):
-        codec.decode(b"")
+        getattr(codec, method)(b"")
 
 
-def test_uid_registered_after_a_miss_is_found() -> None:
+@pytest.mark.parametrize("method", ["decode", "decode_cell"])
+def test_uid_registered_after_a_miss_is_found(method: str) -> None:
     lookup = Lookup()
     codec = ColumnCodec(inline('["null","string"]'), lookup)
     with pytest.raises(CellDecodeError, match="unknown schema uid 8"):
-        codec.decode(b"\x08\x02\x02x")
+        getattr(codec, method)(b"\x08\x02\x02x")
     assert lookup.add(["null", "string"]) == 8
-    assert codec.decode(b"\x08\x02\x02x") == ("x", 8)
+    assert getattr(codec, method)(b"\x08\x02\x02x") == ("x", 8)
 
 
-def test_writer_lookup_is_cached_per_uid() -> None:
+@pytest.mark.parametrize("method", ["decode", "decode_cell"])
+def test_writer_lookup_is_cached_per_uid(method: str) -> None:
     lookup = Lookup()
     codec = ColumnCodec(inline('"string"'), lookup)
     before = lookup.calls
     for _ in range(5):
-        assert codec.decode(b"\x00\x02x") == ("x", 0)
+        assert getattr(codec, method)(b"\x00\x02x") == ("x", 0)
     assert lookup.calls == before + 1
 
 
-def test_truncated_datum() -> None:
+@pytest.mark.parametrize("method", ["decode", "decode_cell"])
+def test_truncated_datum(method: str) -> None:
     codec = ColumnCodec(inline('"string"'), Lookup())
     with pytest.raises(CellDecodeError, match="truncated"):
-        codec.decode(b"\x00\x0aab")
+        getattr(codec, method)(b"\x00\x0aab")
     codec = ColumnCodec(inline('"double"'), Lookup())
     with pytest.raises(CellDecodeError, match="truncated"):
-        codec.decode(b"\x05\x00\x00")
+        getattr(codec, method)(b"\x05\x00\x00")
     codec = ColumnCodec(inline('"long"'), Lookup())
     with pytest.raises(CellDecodeError, match="truncated"):
-        codec.decode(b"\x03\x80")
+        getattr(codec, method)(b"\x03\x80")
     record = '{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string"}]}'
     lookup = Lookup()
     uid = lookup.add(parse_schema_text(record))
     codec = ColumnCodec(inline(record), lookup)
     with pytest.raises(CellDecodeError, match="truncated"):
-        codec.decode(encode_varint(uid) + b"\x02")
+        getattr(codec, method)(encode_varint(uid) + b"\x02")
 
 
 def test_writer_that_does_not_resolve() -> None:
@@ -271,12 +276,13 @@ def test_enum_symbol_missing_in_reader_fails_only_when_read() -> None:
         codec.decode(encode_varint(uid) + b"\x06")
 
 
-def test_bad_union_index() -> None:
+@pytest.mark.parametrize("method", ["decode", "decode_cell"])
+def test_bad_union_index(method: str) -> None:
     lookup = Lookup()
     uid = lookup.add(["null", "string"])
     codec = ColumnCodec(inline('["null","string"]'), lookup)
     with pytest.raises(CellDecodeError, match="union index 2 out of range"):
-        codec.decode(encode_varint(uid) + b"\x04")
+        getattr(codec, method)(encode_varint(uid) + b"\x04")
 
 
 # -- AVRO columns: reader schemas and POST writer checks (§3.5, §3.6) ------------------------------------

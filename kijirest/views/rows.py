@@ -69,7 +69,9 @@ def stream_content_type(accept: str | None) -> str:
 def reader_of(table: TableContext) -> RowReader:
     reader = table.cache.get("reader")
     if reader is None:
-        reader = RowReader(table.names, table.keys, lambda spec: table.codec(spec).decode, table.hbase_name)
+        reader = RowReader(
+            table.names, table.keys, lambda spec: table.codec(spec).decode_cell, table.hbase_name
+        )
         table.cache["reader"] = reader
     return reader
 
