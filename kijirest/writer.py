@@ -24,6 +24,7 @@ from kijirest.cells import CODECS, CellEncodeError, ColumnCodec, encode_counter,
 from kijirest.entity_id import EntityIdError, entity_id_from_json, java_url_encode, target_eid_text
 from kijirest.errors import BadRequest
 from kijirest.layouts.columns import UnknownColumnError
+from kijirest.layouts.model import Family
 from kijirest.store.base import LATEST, Store
 
 ROW_MEMBERS = frozenset(("entityId", "cells"))
@@ -90,6 +91,9 @@ def _plan_row(table: TableContext, item: Any, where: str, plan: WritePlan) -> Ro
     row = RowWrite(key=row_key.key, target=target)
     cells = item.get("cells", {})
     cells_where = _join(where, "cells")
+    columns = table.cache.get("write_columns")
+    if columns is None:
+        columns = table.cache["write_columns"] = {}
     if not isinstance(cells, dict):
         raise BadRequest(cells_where, f"expected an object of families, got {_kind(cells)}")
     for family_name, qualifiers in cells.items():
@@ -103,16 +107,34 @@ def _plan_row(table: TableContext, item: Any, where: str, plan: WritePlan) -> Ro
         for qualifier, versions in qualifiers.items():
             column_where = f"{family_where}.{qualifier}"
             try:
-                spec = table.names.cell_spec(family, qualifier)
-                hfamily, hqualifier = table.names.hbase_column(family, qualifier)
-            except UnknownColumnError as exc:
-                raise BadRequest(column_where, str(exc)) from None
+                hfamily, hqualifier, codec = columns[(family.name, qualifier)]
+            except KeyError:
+                try:
+                    hfamily, hqualifier, codec = _column_target(table, columns, family, qualifier)
+                except UnknownColumnError as exc:
+                    raise BadRequest(column_where, str(exc)) from None
             if not isinstance(versions, list):
                 raise BadRequest(column_where, f"expected an array of cells, got {_kind(versions)}")
-            codec = table.codec(spec)
             for j, cell in enumerate(versions):
                 _plan_cell(table, codec, hfamily, hqualifier, cell, column_where, j, row, plan)
     return row
+
+
+_MAX_CACHED_COLUMNS = 65536  # map-family qualifiers are unbounded: cap the per-table cache
+
+
+def _column_target(
+    table: TableContext, columns: dict, family: Family, qualifier: str
+) -> tuple[bytes, bytes, ColumnCodec]:
+    """(HBase family, HBase qualifier, codec) of a posted column, cached per table (the lookups
+    behind it hash a CellSpec and a few tuples: too much to repeat for every cell of every row)."""
+    spec = table.names.cell_spec(family, qualifier)
+    hfamily, hqualifier = table.names.hbase_column(family, qualifier)
+    target = (hfamily, hqualifier, table.codec(spec))
+    if len(columns) >= _MAX_CACHED_COLUMNS:
+        columns.clear()
+    columns[(family.name, qualifier)] = target
+    return target
 
 
 def _plan_cell(

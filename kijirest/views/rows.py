@@ -29,7 +29,7 @@ from kijirest.params import (
     single,
 )
 from kijirest.reader import RowReader, parse_columns, read_options
-from kijirest.store.base import ReadOptions, Scan
+from kijirest.store.base import ReadOptions, Scan, Store
 from kijirest.store.runner import AsyncStore
 from kijirest.streaming import FLUSH_BYTES, ROW_SEPARATOR, encode_lines, stream_rows
 from kijirest.views.meta import json_response, table_of
@@ -234,10 +234,14 @@ async def post_rows(request: web.Request) -> web.Response:
     except orjson.JSONDecodeError as exc:
         raise BadRequest("body", f"malformed JSON: {exc}") from None
     store = request.app[STORE]
-    # validation may read the schema table and writing is blocking: both run in the store's pool
-    plan = await store.run(plan_writes, table, document)
-    targets = await store.run(apply_writes, store.store, table, plan)
+    # validation may read the schema table and writing is blocking: both run in the store's pool,
+    # in one hand-off (the whole body is validated before anything is written)
+    targets = await store.run(_write_document, store.store, table, document)
     return json_response({"targets": targets})
+
+
+def _write_document(store: Store, table: TableContext, document: Any) -> list[str]:
+    return apply_writes(store, table, plan_writes(table, document))
 
 
 async def delete_rows(request: web.Request) -> web.Response:
