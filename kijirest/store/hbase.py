@@ -113,6 +113,9 @@ DEFAULT_POOL_SIZE = 8
 DEFAULT_TIMEOUT_MS = 60_000
 _CONNECT_TIMEOUT_MS = 10_000
 _GET_CHUNK = 1000  # keys per getMultiple round trip
+#: read/write buffer of a Thrift 2 connection: a scan batch is ~0.5-2 MB, and with thriftpy2's
+#: default (4 KiB) it arrived in hundreds of Python-level socket reads
+_BUFFER_BYTES = 256 * 1024
 _ALL_VERSIONS = 2**31 - 1  # Integer.MAX_VALUE: HBase then caps at the family's VERSIONS
 
 _R = TypeVar("_R")
@@ -240,7 +243,7 @@ def _thrift2_factory(host: str, port: int, timeout_ms: int) -> Callable[[], _Con
         sock = TSocket(
             host, port, socket_timeout=timeout_ms, connect_timeout=min(timeout_ms, _CONNECT_TIMEOUT_MS)
         )
-        trans = TCyBufferedTransport(sock)
+        trans = TCyBufferedTransport(sock, _BUFFER_BYTES)
         trans.open()
         client = TClient(T2.THBaseService, TCyBinaryProtocol(trans))
         return _Conn(client, sock.sock, trans.close)
