@@ -25,6 +25,7 @@ import functools
 import importlib
 import select
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ import thriftpy2
 from thriftpy2.protocol import TCyBinaryProtocol
 from thriftpy2.thrift import TApplicationException, TClient
 from thriftpy2.transport import TCyBufferedTransport, TSocket, TTransportException
+from thriftpy2.transport.memory import TCyMemoryBuffer
 
 from kijirest.store import hbase_filters as filters
 from kijirest.store.base import (
@@ -69,7 +71,6 @@ T1 = importlib.import_module("Hbase_thrift")
 T2 = thriftpy2.load(
     str(Path(__file__).with_name("hbase_thrift2.thrift")), module_name="kijirest_hbase_thrift2_thrift"
 )
-
 
 
 class _ReadCell:
@@ -106,6 +107,98 @@ def _decode_results_lean() -> None:
 
 
 _decode_results_lean()
+
+try:  # the C reader of scan replies (setup.py builds it when a C compiler is there)
+    from kijirest.store import _thrift2fast as _fast
+except ImportError:  # pragma: no cover - depends on the install
+    _fast = None
+
+_T_LIST, _T_STRUCT = 15, 12
+_REPLY = 0x80010002  # strict binary protocol version 1, message type REPLY
+_RECV_BYTES = 256 * 1024
+
+
+def _scanner_rows_request(scanner_id: int, size: int) -> bytes:
+    """A `getScannerRows(scannerId, numRows)` call in the strict binary protocol, as thriftpy2
+    writes it (version|CALL, name, seqid 0, the args struct)."""
+    name = b"getScannerRows"
+    return b"".join(
+        (
+            struct.pack(">Ii", 0x80010001, len(name)),
+            name,
+            struct.pack(">ibhibhib", 0, 8, 1, scanner_id, 8, 2, size, 0),
+        )
+    )
+
+
+def _scanner_rows_fast(conn: _Conn, scanner_id: int, size: int) -> list[Row]:
+    """`getScannerRows` with the reply read by the C reader straight into row tuples, as it
+    arrives. Anything but a plain list of rows (an exception, an unexpected shape) is read whole
+    and handed to thriftpy2, so errors are raised exactly as on the thriftpy2 path."""
+    sock = conn.sock
+    assert sock is not None and _fast is not None
+    sock.sendall(_scanner_rows_request(scanner_id, size))
+    buf = bytearray()
+
+    def more() -> None:
+        chunk = sock.recv(_RECV_BYTES)
+        if not chunk:
+            raise TTransportException(
+                type=TTransportException.END_OF_FILE, message="HBase closed the connection"
+            )
+        buf.extend(chunk)
+
+    # header: version|type, name, seqid, then the result struct's first field (+ the list header)
+    while len(buf) < 8:
+        more()
+    version, name_len = struct.unpack_from(">Ii", buf)
+    head = 8 + name_len + 4
+    while len(buf) < head + 8:
+        if version == _REPLY and len(buf) >= head + 1 and buf[head] != _T_LIST:
+            break  # not the success field: the general path below
+        more()
+    if (
+        version != _REPLY
+        or buf[head] != _T_LIST
+        or buf[head + 1 : head + 3] != b"\0\0"
+        or buf[head + 3] != _T_STRUCT
+    ):
+        return _scanner_rows_general(conn, buf, more)
+    (count,) = struct.unpack_from(">i", buf, head + 4)
+    pos = head + 8
+    rows: list[Row] = []
+    while True:
+        part, pos = _fast.parse_results(buf, pos, count - len(rows))
+        rows += part
+        if len(rows) == count:
+            break
+        del buf[:pos]  # keep only the incomplete rest
+        pos = 0
+        more()
+    # after the list: more fields of the result struct (none expected), then its stop byte
+    while True:
+        while len(buf) <= pos:
+            more()
+        ttype = buf[pos]
+        if ttype == 0:
+            return rows
+        while len(buf) < pos + 3:
+            more()
+        while (end := _fast.skip_value(buf, pos + 3, ttype)) < 0:
+            more()
+        pos = end
+
+
+def _scanner_rows_general(conn: _Conn, buf: bytearray, more: Callable[[], None]) -> list[Row]:
+    assert _fast is not None
+    while _fast.message_end(buf) < 0:
+        more()
+    reply = TClient(T2.THBaseService, TCyBinaryProtocol(TCyMemoryBuffer(bytes(buf))))
+    results = reply._recv("getScannerRows")  # raises the reply's exception
+    return [
+        (r.row, [(cv.family, cv.qualifier, cv.timestamp, cv.value) for cv in r.columnValues]) for r in results
+    ]
+
 
 DEFAULT_THRIFT_PORT = 9090
 DEFAULT_THRIFT2_PORT = 9091
@@ -363,6 +456,8 @@ class HBaseStore(Store):
     `host:thrift2_port`. Safe to share between threads; `close()` drops the connections."""
 
     blocking = True
+    #: scan replies read by the C reader when it is built (False: thriftpy2 reads them)
+    fast_replies = True
 
     def __init__(
         self,
@@ -421,13 +516,22 @@ class HBaseStore(Store):
         return f"HBaseStore({self.host}:{self.port}, thrift2 {self.thrift2_port})"
 
     # -- plumbing -------------------------------------------------------------------------------
-    def _call(self, pool: _Pool, table: str | None, fn: Callable[[Any], _R], *, retry: bool = True) -> _R:
-        """fn(client) on a pooled connection; server errors mapped, a dropped pooled connection
-        retried once (when `retry`), transport failures -> StoreUnavailable."""
+    def _call(
+        self,
+        pool: _Pool,
+        table: str | None,
+        fn: Callable[[Any], _R],
+        *,
+        retry: bool = True,
+        raw: bool = False,
+    ) -> _R:
+        """fn(client) (fn(connection) when `raw`) on a pooled connection; server errors mapped, a
+        dropped pooled connection retried once (when `retry`), transport failures ->
+        StoreUnavailable."""
         for attempt in (1, 2):
             try:
                 with pool.connection() as (conn, reused):
-                    return fn(conn.client)
+                    return fn(conn if raw else conn.client)
             except _REPLIES as exc:
                 raise _server_error(exc, table) from None
             except TimeoutError as exc:
@@ -444,6 +548,9 @@ class HBaseStore(Store):
 
     def _t2_call(self, table: str | None, fn: Callable[[Any], _R], *, retry: bool = True) -> _R:
         return self._call(self._t2, table, fn, retry=retry)
+
+    def _t2_conn_call(self, table: str | None, fn: Callable[[_Conn], _R], *, retry: bool = True) -> _R:
+        return self._call(self._t2, table, fn, retry=retry, raw=True)
 
     @staticmethod
     def _tname(table: str) -> Any:
@@ -769,10 +876,7 @@ class _HBaseScanner(RowScanner):
             self._scanner_id = None
             self._open(size)
             results = self._rows(size)
-        rows = [
-            (r.row, [(cv.family, cv.qualifier, cv.timestamp, cv.value) for cv in r.columnValues])
-            for r in results
-        ]
+        rows = results
         if rows:
             self._next_start = rows[-1][0] + b"\x00"
         if len(results) < size:
@@ -780,9 +884,18 @@ class _HBaseScanner(RowScanner):
             self._close_scanner()
         return rows
 
-    def _rows(self, size: int) -> list[Any]:
+    def _rows(self, size: int) -> list[Row]:
         scanner_id = self._scanner_id
-        return self._store._t2_call(self._table, lambda c: c.getScannerRows(scanner_id, size), retry=False)
+        assert scanner_id is not None
+        if _fast is not None and self._store.fast_replies:
+            return self._store._t2_conn_call(
+                self._table, lambda conn: _scanner_rows_fast(conn, scanner_id, size), retry=False
+            )
+        results = self._store._t2_call(self._table, lambda c: c.getScannerRows(scanner_id, size), retry=False)
+        return [
+            (r.row, [(cv.family, cv.qualifier, cv.timestamp, cv.value) for cv in r.columnValues])
+            for r in results
+        ]
 
     def prefetch(self) -> None:
         self._first = self._fetch(next(self._sizes))
