@@ -29,7 +29,7 @@ from kijirest.store.base import (
     StoreError,
     StoreUnavailable,
 )
-from kijirest.store.hbase import HBaseStore
+from kijirest.store.hbase import T2, HBaseStore
 
 REPO = Path(__file__).resolve().parent.parent
 HBASE_ENV = "KIJIREST_HBASE"
@@ -414,16 +414,22 @@ def test_invalid_row_regex_is_a_value_error(hbase, table_name) -> None:
         store.scan(name, Scan(row_regex="(unclosed"))
 
 
+def _need_c_reader() -> None:
+    """Skip without the C reader; in CI (which installs a compiler's build) fail instead."""
+    from kijirest.store import hbase as module
+
+    if module._fast is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("kijirest.store._thrift2fast was not built")
+        pytest.skip("kijirest.store._thrift2fast is not built (pip install -e . with a C compiler)")
+
+
 @pytest.fixture(params=["c-reader", "thriftpy2"])
 def reader(request) -> Iterator[str]:
     """Scan replies read by the C reader (kijirest/store/_thrift2fast.c) or by thriftpy2 alone: the
     session's store and every store a test makes here read the same way."""
-    from kijirest.store import hbase as module
-
-    if request.param == "c-reader" and module._fast is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("kijirest.store._thrift2fast was not built")
-        pytest.skip("kijirest.store._thrift2fast is not built (pip install -e . with a C compiler)")
+    if request.param == "c-reader":
+        _need_c_reader()
     before = HBaseStore.fast_replies
     HBaseStore.fast_replies = request.param == "c-reader"
     yield request.param
@@ -454,6 +460,28 @@ def test_large_replies_read_whole(hbase, table_name, reader) -> None:
         assert [len(b) for b in batches[:-1]] == [batch_size] * (len(batches) - 1)
         assert dict(row for batch in batches for row in batch) == written
         assert [key for batch in batches for key, _ in batch] == sorted(written)
+
+
+@pytest.mark.hbase
+def test_an_error_reply_raises_as_on_the_thriftpy2_path(hbase) -> None:
+    """getScannerRows of an unknown scanner id: the C reader's path hands the exception reply to
+    thriftpy2, so the same exception comes out, and the connection stays usable."""
+    from kijirest.store import hbase as module
+
+    _need_c_reader()
+    store, _ = hbase
+    errors = []
+    for _ in range(2):
+        with store._t2.connection() as (conn, _reused):
+            with pytest.raises(module._REPLIES) as fast_error:
+                module._scanner_rows_fast(conn, 987654321, 10)
+            with pytest.raises(module._REPLIES) as thriftpy2_error:
+                conn.client.getScannerRows(987654321, 10)
+            errors.append((fast_error.value, thriftpy2_error.value))
+            assert conn.client.tableExists(T2.TTableName(qualifier=b"no_such_table")) is False
+    for fast_exc, thriftpy2_exc in errors:
+        assert type(fast_exc) is type(thriftpy2_exc)
+        assert vars(fast_exc) == vars(thriftpy2_exc)
 
 
 @pytest.mark.hbase

@@ -153,18 +153,19 @@ def _scanner_rows_fast(conn: _Conn, scanner_id: int, size: int) -> list[Row]:
         more()
     version, name_len = struct.unpack_from(">Ii", buf)
     head = 8 + name_len + 4
-    while len(buf) < head + 8:
-        if version == _REPLY and len(buf) >= head + 1 and buf[head] != _T_LIST:
-            break  # not the success field: the general path below
+    if version != _REPLY or not 0 <= name_len <= 256:
+        return _scanner_rows_general(buf, more)
+    while len(buf) < head + 1:
         more()
-    if (
-        version != _REPLY
-        or buf[head] != _T_LIST
-        or buf[head + 1 : head + 3] != b"\0\0"
-        or buf[head + 3] != _T_STRUCT
-    ):
-        return _scanner_rows_general(conn, buf, more)
+    if buf[head] != _T_LIST:  # not the success field: an exception of the method
+        return _scanner_rows_general(buf, more)
+    while len(buf) < head + 8:
+        more()
+    if buf[head + 1 : head + 3] != b"\0\0" or buf[head + 3] != _T_STRUCT:
+        return _scanner_rows_general(buf, more)
     (count,) = struct.unpack_from(">i", buf, head + 4)
+    if count < 0:
+        return _scanner_rows_general(buf, more)  # thriftpy2 reports it
     pos = head + 8
     rows: list[Row] = []
     while True:
@@ -189,7 +190,7 @@ def _scanner_rows_fast(conn: _Conn, scanner_id: int, size: int) -> list[Row]:
         pos = end
 
 
-def _scanner_rows_general(conn: _Conn, buf: bytearray, more: Callable[[], None]) -> list[Row]:
+def _scanner_rows_general(buf: bytearray, more: Callable[[], None]) -> list[Row]:
     assert _fast is not None
     while _fast.message_end(buf) < 0:
         more()
