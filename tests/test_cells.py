@@ -225,6 +225,46 @@ def test_writer_lookup_is_cached_per_uid(method: str) -> None:
 
 
 @pytest.mark.parametrize("method", ["decode", "decode_cell"])
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        ('"string"', ""),
+        ('"string"', "é" * 31),  # 62 bytes: a one-byte length
+        ('"string"', "x" * 63),
+        ('"string"', "x" * 64),  # the first two-byte length
+        ('"string"', "日本" * 300),
+        ('"long"', 0),
+        ('"long"', -64),  # the last one-byte value
+        ('"long"', 63),
+        ('"long"', 64),  # the first two-byte value
+        ('"long"', -(2**63)),
+        ('"int"', -1),
+        ('"int"', 2**31 - 1),
+    ],
+)
+def test_primitive_cells_of_every_varint_width(method: str, schema: str, value: object) -> None:
+    """One-byte and longer lengths and varints (short strings take a shorter path in the reader);
+    uids 0..7 are the primitive schemas."""
+    codec = ColumnCodec(inline(schema), Lookup())
+    uid = {'"string"': 0, '"long"': 3, '"int"': 2}[schema]
+    datum = encode_datum(value, parse_schema_text(schema))
+    assert getattr(codec, method)(encode_varint(uid) + datum) == (value, uid)
+    assert getattr(codec, method)(encode_varint(uid) + datum + b"\x00trailing") == (value, uid)
+    if len(datum) > 1:
+        with pytest.raises(CellDecodeError, match="truncated"):
+            getattr(codec, method)(encode_varint(uid) + datum[:-1])
+    with pytest.raises(CellDecodeError, match="truncated"):
+        getattr(codec, method)(encode_varint(uid))
+
+
+@pytest.mark.parametrize("method", ["decode", "decode_cell"])
+def test_negative_string_length_in_a_cell(method: str) -> None:
+    codec = ColumnCodec(inline('"string"'), Lookup())
+    with pytest.raises(CellDecodeError, match="negative length"):
+        getattr(codec, method)(b"\x00\x03abc")
+
+
+@pytest.mark.parametrize("method", ["decode", "decode_cell"])
 def test_truncated_datum(method: str) -> None:
     codec = ColumnCodec(inline('"string"'), Lookup())
     with pytest.raises(CellDecodeError, match="truncated"):
