@@ -763,24 +763,10 @@ def _decode_error(exc: Exception) -> CellDecodeError:
 _DECODE_FAILURES = (_BadData, IndexError, struct.error, RecursionError)
 
 
-def _top_reader(reader: Reader) -> Callable[[bytes, int], Any]:
-    """Wraps a reader: every failure becomes a CellDecodeError; the datum must fit in the bytes."""
-
-    def decode(buf: bytes, pos: int) -> Any:
-        try:
-            value, end = reader(buf, pos)
-        except _DECODE_FAILURES as e:
-            raise _decode_error(e) from None
-        if end > len(buf):
-            raise CellDecodeError("truncated datum")
-        return value
-
-    return decode
-
-
 def _tagged_reader(reader: Reader, uid: int) -> Callable[[bytes, int], tuple[Any, int]]:
-    """`_top_reader` that also returns the writer's uid: the per-cell function of a scan, kept
-    to one Python call around the datum's reader."""
+    """Wraps a reader into `decode(buf, pos) -> (value, uid)`: every failure becomes a
+    CellDecodeError, the datum must fit in the bytes. The per-cell function of a scan, kept to one
+    Python call around the datum's reader."""
 
     def decode_cell(buf: bytes, pos: int) -> tuple[Any, int]:
         try:
@@ -1173,7 +1159,8 @@ class CodecCache:
     def reader(self, writer: Schema, reader: Schema | None) -> Callable[[bytes, int], Any]:
         """`decode(buf, pos) -> JSON value` for datums written with `writer`, read as `reader` (None
         = the writer itself). Raises CellDecodeError when the writer does not resolve at all."""
-        return _top_reader(self._raw_reader(writer, reader))
+        tagged = _tagged_reader(self._raw_reader(writer, reader), 0)
+        return lambda buf, pos: tagged(buf, pos)[0]
 
     def cell_reader(self, writer: Schema, reader: Schema | None, uid: int) -> Callable[[bytes, int], Any]:
         """`decode(buf, pos) -> (JSON value, uid)`, otherwise as `reader`."""
@@ -1322,7 +1309,7 @@ class ColumnCodec:
                     f"FINAL column schema is not in the schema table: {canonical_text(self.reader)}"
                 )
             self._final_uid = entry.uid
-            self._final_decode = codecs.reader(self.reader, self.reader)
+            self._final_decode = codecs.cell_reader(self.reader, self.reader, entry.uid)
         self._strict_writers: frozenset[str] | None = None
         if self.kind == "AVRO" and self.policy == "STRICT":
             texts: set[str] = set()
@@ -1398,7 +1385,7 @@ class ColumnCodec:
         if self.kind == "COUNTER":
             return decode_counter(cell), UID_LONG
         if self.kind in _AVRO_KINDS:  # FINAL
-            return self._final_decode(cell, 0), self._final_uid  # type: ignore[return-value]
+            return self._final_decode(cell, 0)  # type: ignore[no-any-return]
         return cell.decode("latin-1"), UID_BYTES
 
     def _writer_decoder(

@@ -26,7 +26,7 @@ from kijirest.store.base import (
     TableNotFound,
 )
 from kijirest.store.memory import MemoryStore
-from kijirest.store.runner import AsyncStore
+from kijirest.store.runner import COALESCE_WAVES, AsyncStore
 
 ALL = ReadOptions(max_versions=None)
 HOUR_MS = 3_600_000
@@ -762,12 +762,21 @@ def test_empty_column_list_is_refused(store: Store, table: str) -> None:
 
 async def test_async_point_gets_arriving_together_share_store_calls(store: Store, table: str) -> None:
     calls: list[list[bytes]] = []
+    in_flight = [0, 0]  # now, most
+    lock = threading.Lock()
 
     class Counting(_RecordingStore):
         def get_rows(self, table, keys, read=ALL):
-            calls.append(list(keys))
+            with lock:
+                calls.append(list(keys))
+                in_flight[0] += 1
+                in_flight[1] = max(in_flight)
             time.sleep(0.02)  # a round trip: gets arriving meanwhile queue for the next call
-            return self.inner.get_rows(table, keys, read)
+            try:
+                return self.inner.get_rows(table, keys, read)
+            finally:
+                with lock:
+                    in_flight[0] -= 1
 
     for i in range(30):
         store.put_row(table, b"r%02d" % i, [(b"g", b"q", 1000, b"v%d" % i)])
@@ -780,7 +789,8 @@ async def test_async_point_gets_arriving_together_share_store_calls(store: Store
         assert [cells for key, cells in rows if key != b"nope"] == [
             [(b"g", b"q", 1000, b"v%d" % int(key[1:]))] for key in keys if key != b"nope"
         ]
-    assert len(calls) < len(wanted)  # 31 gets, far fewer round trips
+    assert len(calls) <= 2 * COALESCE_WAVES  # 31 gets, a few round trips
+    assert in_flight[1] == COALESCE_WAVES  # side by side, up to the cap (the wrapper is blocking)
     assert sorted(k for c in calls for k in c) == sorted(k for keys in wanted for k in keys)
 
 

@@ -31,7 +31,7 @@ enum {
     T_STRING = 11, T_STRUCT = 12, T_MAP = 13, T_SET = 14, T_LIST = 15
 };
 
-enum { OK = 0, INCOMPLETE = 1, MALFORMED = 2, FAILED = 3 /* a Python exception is set */ };
+enum { OK = 0, INCOMPLETE = 1, MALFORMED = 2, FAILED = 3 /* a Python exception is set */, STOPPED = 4 };
 
 #define MAX_DEPTH 64
 
@@ -69,6 +69,16 @@ static int malformed(Reader *r, const char *why) {
     return MALFORMED;
 }
 
+/* The next field header of a struct: OK with its type and id, STOPPED at the struct's end. */
+static int next_field(Reader *r, int *ttype, int *id) {
+    if (!have(r, 1)) return INCOMPLETE;
+    *ttype = r->p[r->pos++];
+    if (*ttype == T_STOP) return STOPPED;
+    if (!have(r, 2)) return INCOMPLETE;
+    *id = get_i16(r);
+    return OK;
+}
+
 static int skip(Reader *r, int ttype, int depth) {
     if (depth > MAX_DEPTH) return malformed(r, "values nested too deeply");
     switch (ttype) {
@@ -100,12 +110,10 @@ static int skip(Reader *r, int ttype, int depth) {
     }
     case T_STRUCT:
         for (;;) {
-            if (!have(r, 1)) return INCOMPLETE;
-            int t = r->p[r->pos++];
-            if (t == T_STOP) return OK;
-            if (!have(r, 2)) return INCOMPLETE;
-            r->pos += 2;
-            int rc = skip(r, t, depth + 1);
+            int t, id;
+            int rc = next_field(r, &t, &id);
+            if (rc == STOPPED) return OK;
+            if (rc == OK) rc = skip(r, t, depth + 1);
             if (rc != OK) return rc;
         }
     case T_MAP: {
@@ -154,13 +162,8 @@ static int read_binary(Reader *r, PyObject **out) {
 /* One TColumnValue -> (family, qualifier, timestamp | None, value). */
 static int read_cell(Reader *r, PyObject **out) {
     PyObject *family = NULL, *qualifier = NULL, *value = NULL, *ts = NULL;
-    int rc = OK;
-    for (;;) {
-        if (!have(r, 1)) { rc = INCOMPLETE; break; }
-        int t = r->p[r->pos++];
-        if (t == T_STOP) break;
-        if (!have(r, 2)) { rc = INCOMPLETE; break; }
-        int id = get_i16(r);
+    int rc, t, id;
+    while ((rc = next_field(r, &t, &id)) == OK) {
         if (t == T_STRING && id == 1) rc = read_binary(r, &family);
         else if (t == T_STRING && id == 2) rc = read_binary(r, &qualifier);
         else if (t == T_STRING && id == 3) rc = read_binary(r, &value);
@@ -172,6 +175,7 @@ static int read_cell(Reader *r, PyObject **out) {
         } else rc = skip(r, t, 1); /* tags, type, fields of later HBase versions */
         if (rc != OK) break;
     }
+    if (rc == STOPPED) rc = OK;
     if (rc == OK && (family == NULL || qualifier == NULL || value == NULL))
         rc = malformed(r, "a TColumnValue without family, qualifier or value");
     if (rc == OK) {
@@ -197,13 +201,8 @@ static int read_cell(Reader *r, PyObject **out) {
 /* One TResult -> (row | None, [cells]). */
 static int read_result(Reader *r, PyObject **out) {
     PyObject *row = NULL, *cells = NULL;
-    int rc = OK;
-    for (;;) {
-        if (!have(r, 1)) { rc = INCOMPLETE; break; }
-        int t = r->p[r->pos++];
-        if (t == T_STOP) break;
-        if (!have(r, 2)) { rc = INCOMPLETE; break; }
-        int id = get_i16(r);
+    int rc, t, id;
+    while ((rc = next_field(r, &t, &id)) == OK) {
         if (t == T_STRING && id == 1) rc = read_binary(r, &row);
         else if (t == T_LIST && id == 2) {
             if (!have(r, 5)) { rc = INCOMPLETE; break; }
@@ -225,6 +224,7 @@ static int read_result(Reader *r, PyObject **out) {
         } else rc = skip(r, t, 1); /* stale, partial, later fields */
         if (rc != OK) break;
     }
+    if (rc == STOPPED) rc = OK;
     if (rc == OK) {
         if (cells == NULL && (cells = PyList_New(0)) == NULL) rc = FAILED;
         else {

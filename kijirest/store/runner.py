@@ -28,6 +28,7 @@ T = TypeVar("T")
 
 DEFAULT_WORKERS = 8
 COALESCE_MAX_KEYS = 64  # larger gets (a long `eids`) go to the store on their own
+COALESCE_WAVES = 2  # store calls of one group in flight at once (HBase serves them side by side)
 _DEFAULT_READ = ReadOptions()
 _END = object()
 
@@ -44,7 +45,7 @@ class AsyncStore:
         self._executor = executor
         #: point gets waiting for the next store call, and the groups with a call in flight
         self._waiting: dict[tuple[str, ReadOptions], list[tuple[list[bytes], asyncio.Future]]] = {}
-        self._fetching: set[tuple[str, ReadOptions]] = set()
+        self._fetching: dict[tuple[str, ReadOptions], int] = {}
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if not self.store.blocking:
@@ -102,16 +103,15 @@ class AsyncStore:
         fut: asyncio.Future[list[Row]] = asyncio.get_running_loop().create_future()
         waiting = self._waiting.setdefault(group, [])
         waiting.append((keys, fut))
-        if len(waiting) == 1 and group not in self._fetching:
+        if len(waiting) == 1 and self._fetching.get(group, 0) < COALESCE_WAVES:
             self._start_get(group)
         return await fut
 
     def _start_get(self, group: tuple[str, ReadOptions]) -> None:
         batch = self._waiting.pop(group, None)
         if not batch:
-            self._fetching.discard(group)
             return
-        self._fetching.add(group)
+        self._fetching[group] = self._fetching.get(group, 0) + 1
         table, read = group
         keys = [k for ks, _ in batch for k in ks]
         fetch = asyncio.get_running_loop().run_in_executor(
@@ -128,6 +128,11 @@ class AsyncStore:
                     else:
                         waiter.set_result(f.result()[start : start + len(ks)])
                 start += len(ks)
+            left = self._fetching[group] - 1
+            if left:
+                self._fetching[group] = left
+            else:
+                del self._fetching[group]
             self._start_get(group)  # the gets that queued meanwhile go next, in one call
 
         fetch.add_done_callback(done)
