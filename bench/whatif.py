@@ -1,21 +1,22 @@
-"""Proposed hot-path changes, measurable before anyone makes them.
+"""Hot-path changes, measured side by side before (or after) anyone makes them.
 
 `python -m bench.whatif VARIANTS serve ...` runs the gateway (`kijirest serve ...`) with the named
 changes patched in, in that process only; `python -m bench --whatif VARIANTS` measures such a
-gateway side by side with the unchanged one. kijirest's files are never touched: each variant is
-the smallest runtime patch that stands for the change proposed in bench/README.md, so it may
-stop applying when the code it patches changes (it then fails loudly at start-up).
+gateway side by side with the unchanged one (scans, point GETs at c=32, POSTs). kijirest's files
+are never touched: each variant is the smallest runtime patch that stands for the change, so it
+may stop applying when the code it patches changes (it then fails loudly at start-up).
 
-Variants (comma-separated; `eager`, `putmulti` and `coalesce` were measured here and are now in
-kijirest itself, see bench/README.md):
-- `gc`: the cyclic garbage collector runs less often (`gc.set_threshold(100_000, 50, 100)`):
-  a scan allocates ~50 containers per row (Thrift structs, tuples, dicts, lists), so with the
-  default threshold of 700 a generation-0 collection runs every ~15 rows.
+Variants (comma-separated; `eager`, `putmulti`, `coalesce` and `gc` were measured here and are now
+in kijirest itself, see bench/README.md):
+- `thriftpy2` (an adopted change, undone): scan replies read by thriftpy2 instead of the C reader
+  (`HBaseStore.fast_replies = False`): what the C reader brings.
+- `waves1` (an adopted change, undone): one coalesced point-get call of a group in flight at a
+  time instead of two (`COALESCE_WAVES = 1`).
 - `inline` (diagnosis only, not a proposal): the store is called on the event loop thread, no
   thread pool (`blocking = False`), so a scan's fetch, decoding and writing never contend for the
   GIL across threads; it blocks the loop during every HBase round trip.
 - `switch`: `sys.setswitchinterval(0.0005)` (GIL hand-off between the loop and the pool threads).
-- `flush1m`: stream writes of 1 MiB instead of 64 KiB.
+- `flush1m`: stream chunks of 1 MiB instead of 64 KiB.
 """
 
 from __future__ import annotations
@@ -23,13 +24,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-VARIANTS = ("gc", "inline", "switch", "flush1m")
+VARIANTS = ("thriftpy2", "waves1", "inline", "switch", "flush1m")
 
 
-def _gc() -> None:
-    import gc
+def _thriftpy2() -> None:
+    from kijirest.store import hbase
 
-    gc.set_threshold(100_000, 50, 100)
+    hbase.HBaseStore.fast_replies = False
+
+
+def _waves1() -> None:
+    from kijirest.store import runner
+
+    runner.COALESCE_WAVES = 1
 
 
 def _inline() -> None:
@@ -50,7 +57,8 @@ def _flush1m() -> None:
 
 def apply(names: Sequence[str]) -> None:
     table = {
-        "gc": _gc,
+        "thriftpy2": _thriftpy2,
+        "waves1": _waves1,
         "inline": _inline,
         "switch": _switch,
         "flush1m": _flush1m,
