@@ -438,8 +438,9 @@ def reader(request) -> Iterator[str]:
 
 @pytest.mark.hbase
 def test_large_replies_read_whole(hbase, table_name, reader) -> None:
-    """Batches of several MB (values of up to 45 kB, every byte value) arrive in many socket
-    reads; every row comes back intact, in order, in batches of the asked size."""
+    """Batches of several MB (values of up to 45 kB, every byte value; a row of 30,000 cells)
+    arrive in many socket reads; every row comes back intact, in order, in batches of the asked
+    size."""
     store, _ = hbase
     name = _table(hbase, table_name, [FamilySpec(b"f", max_versions=3)])
     written = {}
@@ -452,6 +453,9 @@ def test_large_replies_read_whole(hbase, table_name, reader) -> None:
         ]
         store.put_row(name, key, cells)
         written[key] = cells
+    wide = [(b"f", b"w%06d" % j, 1000, b"%d" % j) for j in range(30_000)]  # one row of 30,000 cells
+    store.put_rows(name, [(b"r999", wide[i : i + 5000]) for i in range(0, len(wide), 5000)])
+    written[b"r999"] = wide
     read = ReadOptions(max_versions=None)
     for batch_size in (1, 7, 60):
         batches = []

@@ -175,7 +175,13 @@ def _scanner_rows_fast(conn: _Conn, scanner_id: int, size: int) -> list[Row]:
             break
         del buf[:pos]  # keep only the incomplete rest
         pos = 0
+        # parse again once the incomplete rest has doubled, or nothing more is there yet: a row of
+        # many MB is then parsed a few times, not once per socket read (the rest of the reply may
+        # be shorter than that: never wait for bytes the server has not sent)
+        want = 2 * len(buf)
         more()
+        while len(buf) < want and _readable(sock):
+            more()
     # after the list: more fields of the result struct (none expected), then its stop byte
     while True:
         while len(buf) <= pos:
@@ -188,6 +194,13 @@ def _scanner_rows_fast(conn: _Conn, scanner_id: int, size: int) -> list[Row]:
         while (end := _fast.skip_value(buf, pos + 3, ttype)) < 0:
             more()
         pos = end
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Bytes (or EOF) are waiting on the socket now."""
+    poller = select.poll()  # not select(): no limit on the fd number
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _scanner_rows_general(buf: bytearray, more: Callable[[], None]) -> list[Row]:
@@ -255,9 +268,7 @@ class _Conn:
         if self.sock is None:
             return False
         try:
-            poller = select.poll()  # not select(): no limit on the fd number
-            poller.register(self.sock, select.POLLIN)
-            return bool(poller.poll(0))  # readable: EOF or unasked bytes, unusable either way
+            return _readable(self.sock)  # readable: EOF or unasked bytes, unusable either way
         except (OSError, ValueError):
             return True
 
