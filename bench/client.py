@@ -18,6 +18,7 @@ import binascii
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -183,39 +184,53 @@ def _percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[k]
 
 
-async def _gets(session: aiohttp.ClientSession, job: dict) -> dict:
-    urls = job["urls"]
-    concurrency = job["concurrency"]
-    rest = job.get("format") == "rest"
-    headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+async def _timed(
+    items: list, concurrency: int, request: Callable[[Any], Awaitable[str | None]]
+) -> tuple[list[float], list[str], float]:
+    """`request(item)` for every item, `concurrency` at a time: (sorted latencies of the requests
+    that succeeded, the errors they returned, wall seconds)."""
     latencies: list[float] = []
     errors: list[str] = []
     next_index = 0
 
     async def worker() -> None:
         nonlocal next_index
-        while next_index < len(urls):
-            url = urls[next_index]
+        while next_index < len(items):
+            item = items[next_index]
             next_index += 1
             t = time.perf_counter()
-            async with session.get(url, headers=headers) as resp:
-                body = await resp.read()
-                status = resp.status
-            if status != 200:
-                errors.append(f"HTTP {status}: {body[:200]!r}")
-                continue
-            doc = orjson.loads(body)
-            if rest:
-                for row in doc["Row"]:
-                    _rest_row(row)
-            elif not doc:
-                errors.append("empty answer")
-            latencies.append(time.perf_counter() - t)
+            error = await request(item)
+            if error is None:
+                latencies.append(time.perf_counter() - t)
+            else:
+                errors.append(error)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     seconds = time.perf_counter() - t0
     latencies.sort()
+    return latencies, errors, seconds
+
+
+async def _gets(session: aiohttp.ClientSession, job: dict) -> dict:
+    rest = job.get("format") == "rest"
+    headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+
+    async def get(url: str) -> str | None:
+        async with session.get(url, headers=headers) as resp:
+            body = await resp.read()
+            status = resp.status
+        if status != 200:
+            return f"HTTP {status}: {body[:200]!r}"
+        doc = orjson.loads(body)
+        if rest:
+            for row in doc["Row"]:
+                _rest_row(row)
+        elif not doc:
+            return "empty answer"
+        return None
+
+    latencies, errors, seconds = await _timed(job["urls"], job["concurrency"], get)
     return {
         "requests": len(latencies),
         "errors": len(errors),
@@ -231,35 +246,19 @@ async def _gets(session: aiohttp.ClientSession, job: dict) -> dict:
 async def _posts(session: aiohttp.ClientSession, job: dict) -> dict:
     url = job["url"]
     bodies = [b.encode() if isinstance(b, str) else b for b in job["bodies"]]
-    rows_per_body = job["rows_per_body"]
-    concurrency = job.get("concurrency", 1)
     headers = {
         "Content-Type": "application/json",
         "Accept": "application/json",
         "Accept-Encoding": "identity",
     }
-    errors: list[str] = []
-    latencies: list[float] = []
-    next_index = 0
 
-    async def worker() -> None:
-        nonlocal next_index
-        while next_index < len(bodies):
-            body = bodies[next_index]
-            next_index += 1
-            t = time.perf_counter()
-            async with session.post(url, data=body, headers=headers) as resp:
-                answer = await resp.read()
-                if resp.status != 200:
-                    errors.append(f"HTTP {resp.status}: {answer[:300]!r}")
-                    continue
-            latencies.append(time.perf_counter() - t)
+    async def post(body: bytes) -> str | None:
+        async with session.post(url, data=body, headers=headers) as resp:
+            answer = await resp.read()
+            return None if resp.status == 200 else f"HTTP {resp.status}: {answer[:300]!r}"
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds = time.perf_counter() - t0
-    latencies.sort()
-    rows = len(latencies) * rows_per_body
+    latencies, errors, seconds = await _timed(bodies, job.get("concurrency", 1), post)
+    rows = len(latencies) * job["rows_per_body"]
     return {
         "rows": rows,
         "posts": len(latencies),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -78,6 +79,18 @@ def hbase_write(job: dict) -> dict:
     return {"rows": count, "seconds": seconds, "rows_per_s": count / seconds}
 
 
+def _scanned(store: Any, table: str, scan: Scan, limit: int | None) -> Iterator[Any]:
+    """The stored rows of a scan, at most `limit`, batch by batch as the store hands them over."""
+    rows = 0
+    with store.scan(table, scan) as scanner:
+        for batch in scanner:
+            for stored in batch:
+                yield stored
+                rows += 1
+                if limit is not None and rows >= limit:
+                    return
+
+
 def embedded_scan(job: dict) -> dict:
     from kijirest.store.embedded import EmbeddedStore
 
@@ -87,17 +100,11 @@ def embedded_scan(job: dict) -> dict:
     rows = cells = 0
     limit = job.get("limit")
     t0 = time.perf_counter()
-    with store.scan(table.hbase_name, Scan(batch_size=1000)) as scanner:
-        for batch in scanner:
-            for _key, row_cells in batch:
-                for family, qualifier, _ts, value in row_cells:
-                    decoders[(family, qualifier)](value)
-                    cells += 1
-                rows += 1
-                if limit is not None and rows >= limit:
-                    break
-            if limit is not None and rows >= limit:
-                break
+    for _key, row_cells in _scanned(store, table.hbase_name, Scan(batch_size=1000), limit):
+        for family, qualifier, _ts, value in row_cells:
+            decoders[(family, qualifier)](value)
+            cells += 1
+        rows += 1
     seconds = time.perf_counter() - t0
     store.close()
     return {"rows": rows, "cells": cells, "seconds": seconds, "rows_per_s": rows / seconds}
@@ -133,20 +140,14 @@ def store_scan(job: dict) -> dict:
     rows = cells = 0
     nbytes = 0
     t0 = time.perf_counter()
-    with store.scan(table.hbase_name, scan) as scanner:
-        for batch in scanner:
-            for stored in batch:
-                if stage == "decode":
-                    for family, qualifier, _ts, value in stored[1]:
-                        decoders[(family, qualifier)](value)
-                elif stage == "rows":
-                    nbytes += len(dumps(reader.row(stored))) + 2
-                cells += len(stored[1])
-                rows += 1
-                if limit is not None and rows >= limit:
-                    break
-            if limit is not None and rows >= limit:
-                break
+    for stored in _scanned(store, table.hbase_name, scan, limit):
+        if stage == "decode":
+            for family, qualifier, _ts, value in stored[1]:
+                decoders[(family, qualifier)](value)
+        elif stage == "rows":
+            nbytes += len(dumps(reader.row(stored))) + 2
+        cells += len(stored[1])
+        rows += 1
     seconds = time.perf_counter() - t0
     store.close()
     return {"rows": rows, "cells": cells, "bytes": nbytes, "seconds": seconds, "rows_per_s": rows / seconds}

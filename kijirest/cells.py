@@ -839,20 +839,19 @@ def _enc_boolean(v: Any, out: bytearray) -> None:
     out.append(1 if v else 0)
 
 
-def _enc_int(v: Any, out: bytearray) -> None:
-    if type(v) is not int:
-        raise CellEncodeError(f"expected an int, got {_got(v)}")
-    if v < _INT_MIN or v > _INT_MAX:
-        raise CellEncodeError(f"int out of range: {v}")
-    _write_long(out, v)
+def _integer_encoder(name: str, article: str, low: int, high: int) -> Encoder:
+    def encode(v: Any, out: bytearray) -> None:
+        if type(v) is not int:
+            raise CellEncodeError(f"expected {article} {name}, got {_got(v)}")
+        if v < low or v > high:
+            raise CellEncodeError(f"{name} out of range: {v}")
+        _write_long(out, v)
+
+    return encode
 
 
-def _enc_long(v: Any, out: bytearray) -> None:
-    if type(v) is not int:
-        raise CellEncodeError(f"expected a long, got {_got(v)}")
-    if v < _LONG_MIN or v > _LONG_MAX:
-        raise CellEncodeError(f"long out of range: {v}")
-    _write_long(out, v)
+_enc_int = _integer_encoder("int", "an", _INT_MIN, _INT_MAX)
+_enc_long = _integer_encoder("long", "a", _LONG_MIN, _LONG_MAX)
 
 
 def _number(v: Any, what: str) -> float:

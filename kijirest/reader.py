@@ -24,7 +24,7 @@ log = logging.getLogger("kijirest.reader")
 #: bytes → (JSON value, writer schema uid); raises CellDecodeError
 CellDecoder = Callable[[bytes], tuple[Any, int]]
 
-_MAX_CACHED_COLUMNS = 65536  # map-family qualifiers are unbounded: cap the per-table column cache
+MAX_CACHED_COLUMNS = 65536  # map-family qualifiers are unbounded: cap per-table column caches
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,7 @@ class RowReader:
         if hit is not None:
             family, qualifier, spec = hit
             info = (family.name, qualifier, self._decoder_for(spec), spec.type == "COUNTER")
-        if len(self._columns) >= _MAX_CACHED_COLUMNS:
+        if len(self._columns) >= MAX_CACHED_COLUMNS:
             self._columns.clear()
         self._columns[(hfamily, hqualifier)] = info
         return info

@@ -25,6 +25,7 @@ from kijirest.entity_id import EntityIdError, entity_id_from_json, java_url_enco
 from kijirest.errors import BadRequest
 from kijirest.layouts.columns import UnknownColumnError
 from kijirest.layouts.model import Family
+from kijirest.reader import MAX_CACHED_COLUMNS
 from kijirest.store.base import LATEST, Store
 
 ROW_MEMBERS = frozenset(("entityId", "cells"))
@@ -120,9 +121,6 @@ def _plan_row(table: TableContext, item: Any, where: str, plan: WritePlan) -> Ro
     return row
 
 
-_MAX_CACHED_COLUMNS = 65536  # map-family qualifiers are unbounded: cap the per-table cache
-
-
 def _column_target(
     table: TableContext, columns: dict, family: Family, qualifier: str
 ) -> tuple[bytes, bytes, ColumnCodec]:
@@ -131,7 +129,7 @@ def _column_target(
     spec = table.names.cell_spec(family, qualifier)
     hfamily, hqualifier = table.names.hbase_column(family, qualifier)
     target = (hfamily, hqualifier, table.codec(spec))
-    if len(columns) >= _MAX_CACHED_COLUMNS:
+    if len(columns) >= MAX_CACHED_COLUMNS:
         columns.clear()
     columns[(family.name, qualifier)] = target
     return target

@@ -171,14 +171,19 @@ CELL_SCHEMA = Record(
     ),
 )
 
+#: the fields every layout element (column, family, locality group) starts with, in this order
+_ELEMENT_FIELDS = (
+    Field("id", INT, 0),
+    Field("name", STRING),
+    Field("aliases", Array(STRING), []),
+    Field("enabled", BOOLEAN, True),
+    Field("description", STRING, ""),
+)
+
 COLUMN_DESC = Record(
     "ColumnDesc",
     (
-        Field("id", INT, 0),
-        Field("name", STRING),
-        Field("aliases", Array(STRING), []),
-        Field("enabled", BOOLEAN, True),
-        Field("description", STRING, ""),
+        *_ELEMENT_FIELDS,
         Field("column_schema", CELL_SCHEMA),
         Field("delete", BOOLEAN, False),
         Field("renamed_from", _opt(STRING), None),
@@ -188,11 +193,7 @@ COLUMN_DESC = Record(
 FAMILY_DESC = Record(
     "FamilyDesc",
     (
-        Field("id", INT, 0),
-        Field("name", STRING),
-        Field("aliases", Array(STRING), []),
-        Field("enabled", BOOLEAN, True),
-        Field("description", STRING, ""),
+        *_ELEMENT_FIELDS,
         Field("map_schema", _opt(CELL_SCHEMA), None),
         Field("columns", Array(COLUMN_DESC), []),
         Field("delete", BOOLEAN, False),
@@ -203,11 +204,7 @@ FAMILY_DESC = Record(
 LOCALITY_GROUP_DESC = Record(
     "LocalityGroupDesc",
     (
-        Field("id", INT, 0),
-        Field("name", STRING),
-        Field("aliases", Array(STRING), []),
-        Field("enabled", BOOLEAN, True),
-        Field("description", STRING, ""),
+        *_ELEMENT_FIELDS,
         Field("in_memory", BOOLEAN),
         Field("max_versions", INT),
         Field("ttl_seconds", INT),

@@ -222,29 +222,28 @@ class _Query:
         self.params = params
         # Stored versions never exceed a family's max_versions (pruned on write), so the version
         # cap only needs Python when fewer versions than the family keeps are requested.
-        self.filter_all = len(lows) > 1 or any(
-            f.cap < info.families[name].max_versions for name, f in plan.families.items()
-        )
         # A latest-only read with one time range for every family (the usual GET) lets SQLite pick
         # each column's newest version: Python then sees one cell per column instead of every
         # stored version. Markers still apply to what it picks, and that is enough: a marker hides
         # every version at or before its timestamp, so if it hides the newest version in the range
         # it hides all the older ones too.
         self.newest_only = len(lows) <= 1 and all(f.cap == 1 for f in plan.families.values())
-
-    def cells_sql(self, newest: bool) -> str:
-        """The cells of one row (`t`, `row`, then `params`), in HBase order."""
-        if newest:
-            return (
-                "SELECT fam, qual, max(ts), val FROM cells WHERE t = ? AND row = ?"
-                + self.where
-                + " GROUP BY fam, qual ORDER BY fam, qual"
-            )
-        return (
-            "SELECT fam, qual, ts, val FROM cells WHERE t = ? AND row = ?"
-            + self.where
-            + " ORDER BY fam, qual, ts DESC"
+        self.filter_all = not self.newest_only and (
+            len(lows) > 1
+            or any(f.cap < info.families[name].max_versions for name, f in plan.families.items())
         )
+
+    def cells_sql(self, rows: str, scan: bool) -> str:
+        """The cells of the rows matching `rows` (a condition on `row`; its parameters come after
+        `t` and before `params`), in HBase order; a scan's also name their row, last."""
+        row = ", row" if scan else ""
+        by = "row, fam, qual" if scan else "fam, qual"
+        ts, tail = (
+            ("max(ts)", f" GROUP BY {by} ORDER BY {by}")
+            if self.newest_only
+            else ("ts", f" ORDER BY {by}, ts DESC")
+        )
+        return f"SELECT fam, qual, {ts}, val{row} FROM cells WHERE t = ? AND {rows}{self.where}{tail}"
 
 
 class EmbeddedStore(Store):
@@ -525,7 +524,7 @@ class EmbeddedStore(Store):
             check_key(key)
         info = self._table(table)
         query = _Query(info, plan_read(table, info.families, read, self._clock()), read)
-        sql = query.cells_sql(newest=query.newest_only)
+        sql = query.cells_sql("row = ?", scan=False)
         conn = self._reader()
         out: list[Row] = []
         cache: dict[bytes, list[Cell]] = {}
@@ -535,7 +534,7 @@ class EmbeddedStore(Store):
                 if cells is None:
                     markers = _markers(conn.execute(_ROW_MARKS, (info.id, key)).fetchall())
                     cells = conn.execute(sql, (info.id, key, *query.params)).fetchall()
-                    if markers is not None or (query.filter_all and not query.newest_only):
+                    if markers is not None or query.filter_all:
                         cells = visible_cells(query.plan, cells, markers)
                     cache[key] = cells
                 out.append((key, list(cells)))
@@ -569,18 +568,7 @@ class _EmbeddedScanner(RowScanner):
         self._stop = scan.stop or None  # b"" is an open end, as in HBase
         self._regex = regex
         self._sizes = scan.batch_sizes()
-        newest = query.newest_only
-        sql = (
-            f"SELECT fam, qual, {'max(ts)' if newest else 'ts'}, val, row FROM cells WHERE t = ? AND row >= ?"
-        )
-        if self._stop is not None:
-            sql += " AND row < ?"
-        sql += query.where
-        self._sql = sql + (
-            " GROUP BY row, fam, qual ORDER BY row, fam, qual"
-            if newest
-            else " ORDER BY row, fam, qual, ts DESC"
-        )
+        self._sql = query.cells_sql("row >= ?" if self._stop is None else "row >= ? AND row < ?", scan=True)
 
     def __iter__(self) -> Iterator[list[Row]]:
         while self._next is not None:
@@ -626,12 +614,10 @@ class _EmbeddedScanner(RowScanner):
         marks: dict[bytes, list[tuple[bytes, int, bytes, int]]] = {}
         for row, fam, kind, qual, ts in conn.execute(_RANGE_MARKS, (self._info.id, rows[0][0], rows[-1][0])):
             marks.setdefault(row, []).append((fam, kind, qual, ts))
-        query = self._query
-        newest = query.newest_only
-        filter_all = query.filter_all and not newest  # newest-only rows come filtered from SQL
+        filter_all = self._query.filter_all
         if not marks and not filter_all:
             return rows
-        plan = query.plan
+        plan = self._query.plan
         out: list[Row] = []
         for key, cells in rows:
             m = marks.get(key)

@@ -95,7 +95,7 @@ class _ReadResult:
 def _decode_results_lean() -> None:
     """Every reply holding `TResult`s decodes into the slot classes above (only replies: requests
     never carry a TResult, and puts keep building real `TColumnValue`s)."""
-    for name in ("getScannerRows_result", "getMultiple_result", "increment_result"):
+    for name in ("getScannerRows_result", "getMultiple_result"):
         spec = getattr(T2.THBaseService, name).thrift_spec
         ttype, field, inner, *rest = spec[0]
         if isinstance(inner, tuple):  # list<TResult>
@@ -107,6 +107,16 @@ def _decode_results_lean() -> None:
 
 
 _decode_results_lean()
+
+
+def _cells(result: _ReadResult) -> list[Cell]:
+    """A decoded `TResult`'s cells as store tuples."""
+    return [(cv.family, cv.qualifier, cv.timestamp, cv.value) for cv in result.columnValues]
+
+
+def _row_tuples(results: list[_ReadResult]) -> list[Row]:
+    return [(r.row, _cells(r)) for r in results]
+
 
 try:  # the C reader of scan replies (setup.py builds it when a C compiler is there)
     from kijirest.store import _thrift2fast as _fast
@@ -208,10 +218,7 @@ def _scanner_rows_general(buf: bytearray, more: Callable[[], None]) -> list[Row]
     while _fast.message_end(buf) < 0:
         more()
     reply = TClient(T2.THBaseService, TCyBinaryProtocol(TCyMemoryBuffer(bytes(buf))))
-    results = reply._recv("getScannerRows")  # raises the reply's exception
-    return [
-        (r.row, [(cv.family, cv.qualifier, cv.timestamp, cv.value) for cv in r.columnValues]) for r in results
-    ]
+    return _row_tuples(reply._recv("getScannerRows"))  # raises the reply's exception
 
 
 DEFAULT_THRIFT_PORT = 9090
@@ -768,7 +775,7 @@ class HBaseStore(Store):
             ]
             results = self._t2_call(table, lambda c, tgets=tgets: c.getMultiple(name, tgets))
             for k, r in zip(chunk, results, strict=True):
-                out.append((k, [(cv.family, cv.qualifier, cv.timestamp, cv.value) for cv in r.columnValues]))
+                out.append((k, _cells(r)))
         return out
 
     def scan(self, table: str, scan: Scan) -> RowScanner:
@@ -903,11 +910,9 @@ class _HBaseScanner(RowScanner):
             return self._store._t2_conn_call(
                 self._table, lambda conn: _scanner_rows_fast(conn, scanner_id, size), retry=False
             )
-        results = self._store._t2_call(self._table, lambda c: c.getScannerRows(scanner_id, size), retry=False)
-        return [
-            (r.row, [(cv.family, cv.qualifier, cv.timestamp, cv.value) for cv in r.columnValues])
-            for r in results
-        ]
+        return _row_tuples(
+            self._store._t2_call(self._table, lambda c: c.getScannerRows(scanner_id, size), retry=False)
+        )
 
     def prefetch(self) -> None:
         self._first = self._fetch(next(self._sizes))

@@ -13,23 +13,13 @@ HBase instantiates it by class name (`ProtobufUtil.toFilter`).
 
 from __future__ import annotations
 
+from kijirest.cells import encode_varint as _varint  # protobuf's varint is the same LEB128
+
 _PKG = "org.apache.hadoop.hbase.filter."
 _EQUAL = 2  # hbase.pb.CompareType.EQUAL
 _MUST_PASS_ALL = 1  # hbase.pb.FilterList.Operator
 _MUST_PASS_ONE = 2
 _DOTALL = 0x20  # java.util.regex.Pattern.DOTALL, RegexStringComparator's default flags
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def _len_field(number: int, payload: bytes) -> bytes:
