@@ -84,14 +84,14 @@ class RowEncoder:
 
     def __init__(self, table: TableContext) -> None:
         self.table = table
-        self._keys = table.keys
+        self._keys = table.key_codec
         self._columns: dict[tuple[str, str], _ColumnEncoder] = {}
         self._map_family: dict[str, Any] = {}
 
     def _column(self, family: str, qualifier: str) -> _ColumnEncoder:
         enc = self._columns.get((family, qualifier))
         if enc is None:
-            names = self.table.names
+            names = self.table.column_names
             spec = names.cell_spec(family, qualifier)
             codec = self.table.codec(spec)
             writer = codec.default_writer

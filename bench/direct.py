@@ -26,8 +26,8 @@ def _decoders(table: Any) -> dict[tuple[bytes, bytes], Any]:
     out = {}
     for i in range(data.TAGS):
         for family, qualifier, _ in data.row_values(i, 0):
-            hf, hq = table.names.hbase_column(family, qualifier)
-            out[(hf, hq)] = table.codec(table.names.cell_spec(family, qualifier)).decode_cell
+            hf, hq = table.column_names.hbase_column(family, qualifier)
+            out[(hf, hq)] = table.codec(table.column_names.cell_spec(family, qualifier)).decode_cell
     return out
 
 
@@ -116,7 +116,6 @@ def store_scan(job: dict) -> dict:
     gateway's RowReader and orjson, i.e. everything a row costs except the event loop and the
     socket). Splits the gateway's per-row cost into its parts."""
     from kijirest.store.base import ReadOptions
-    from kijirest.views.rows import reader_of
 
     if job.get("store") == "embedded":
         from kijirest.store.embedded import EmbeddedStore
@@ -130,7 +129,7 @@ def store_scan(job: dict) -> dict:
     stage = job["stage"]
     limit = job.get("limit")
     decoders = _decoders(table)
-    reader = reader_of(table)
+    reader = table.reader
     dumps = orjson.dumps
     if "time_range" in job:  # versions=all inside a time range
         read = ReadOptions(max_versions=None, time_range=tuple(job["time_range"]))  # type: ignore[arg-type]

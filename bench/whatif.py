@@ -50,9 +50,9 @@ def _switch() -> None:
 
 
 def _flush1m() -> None:
-    from kijirest.views import rows
+    from kijirest import streaming
 
-    rows.FLUSH_BYTES = 1 << 20
+    streaming.FLUSH_BYTES = 1 << 20
 
 
 def apply(names: Sequence[str]) -> None:

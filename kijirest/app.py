@@ -1,7 +1,9 @@
-"""`init_app(settings)`: the aiohttp application, its state, and its one cleanup context.
+"""The composition root: `init_app(settings)` builds the aiohttp application, and `ready_catalog`
+readies the store for the settings (layouts, tables, schema tables, demo rows).
 
 The store, its thread pool and the catalog are opened together when the app starts and closed
-together when it stops (after in-flight streams were closed by the runner).
+together when it stops (after in-flight streams were closed by the runner). The CLI's `--workers`
+parent calls `ready_catalog` too, before it forks, so that the workers only read what exists.
 """
 
 from __future__ import annotations
@@ -12,27 +14,40 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from kijirest.catalog import Catalog, StartupError, ready_catalog
+from kijirest.catalog import Catalog, StartupError, open_catalog
+from kijirest.demo import load_demo_rows
 from kijirest.errors import error_middleware
+from kijirest.routes import add_cors_headers, cors_middleware, setup_routes
 from kijirest.settings import Settings
+from kijirest.state import CATALOG, SETTINGS, STORE
 from kijirest.store import open_store
+from kijirest.store.base import Store
 from kijirest.store.runner import AsyncStore
 
-__all__ = ["CATALOG", "SETTINGS", "STORE", "StartupError", "init_app"]
+__all__ = ["StartupError", "init_app", "open_settings_store", "ready_catalog"]
 
 log = logging.getLogger("kijirest")
 
-SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", AsyncStore)
-CATALOG = web.AppKey("catalog", Catalog)
+
+def open_settings_store(settings: Settings) -> Store:
+    """The store of `settings.store`, or a StartupError naming the setting."""
+    try:
+        return open_store(settings.store)
+    except ValueError as exc:
+        raise StartupError(f"--store {settings.store}: {exc}") from exc
+
+
+def ready_catalog(store: Store, settings: Settings) -> Catalog:
+    """The catalog of `settings` on an open store, with the demo rows loaded when asked (blocking)."""
+    catalog = open_catalog(store, settings.layouts, settings.instances)
+    if settings.demo:
+        load_demo_rows(store, catalog)
+    return catalog
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    try:
-        store = open_store(settings.store)
-    except ValueError as exc:
-        raise StartupError(f"--store {settings.store}: {exc}") from exc
+    store = open_settings_store(settings)
     astore = AsyncStore(store)
     try:
         app[CATALOG] = await asyncio.get_running_loop().run_in_executor(None, ready_catalog, store, settings)
@@ -44,17 +59,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 async def init_app(settings: Settings) -> web.Application:
     """Build the application; the store opens when the app starts (runner.setup / test client)."""
-    from kijirest.routes import setup_routes
-
     middlewares = [error_middleware]
     if settings.cors:
-        from kijirest.routes import cors_middleware
-
         middlewares.insert(0, cors_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_size)
     if settings.cors:
-        from kijirest.routes import add_cors_headers
-
         app.on_response_prepare.append(add_cors_headers)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources)

@@ -1,7 +1,10 @@
 """The served instances and tables: layouts loaded, store tables and schema tables made ready.
 
 Built once at start-up (`open_catalog`), then read-only: request handlers look up a `TableContext`
-holding everything a request on that table needs, precomputed (column names, key codec, row decoder).
+holding everything a request on that table needs, precomputed (column names, key codec, cell codecs,
+the row reader) plus the caches that fill as columns are used (cell decoders per writer schema, the
+HBase names and codecs of posted columns). The catalog knows the store and the layouts, nothing of
+settings, the demo or HTTP: start-up composition lives in `app.py`.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kijirest.avro.schema import parse_schema_text
 from kijirest.cells import ColumnCodec
 from kijirest.entity_id import KeyCodec, codec_for
 from kijirest.layouts.columns import ColumnNames, hbase_table_name
+from kijirest.layouts.loader import LayoutError, check_schema_uids, load_layout_dir
 from kijirest.layouts.model import CellSpec, Family, TableLayout
+from kijirest.reader import MAX_CACHED_COLUMNS, RowReader
 from kijirest.schema_table import SchemaTable
-from kijirest.settings import Settings
 from kijirest.store.base import FamilySpec, Store, StoreUnavailable
 
 log = logging.getLogger("kijirest.catalog")
@@ -26,19 +31,30 @@ class StartupError(Exception):
     """The gateway cannot start: the message names the file, table or setting at fault."""
 
 
+#: a posted column's (HBase family, HBase qualifier, cell codec)
+WriteTarget = tuple[bytes, bytes, ColumnCodec]
+
+
 @dataclass
 class TableContext:
     instance: str
     name: str
     layout: TableLayout
     hbase_name: str
-    names: ColumnNames
-    keys: KeyCodec
+    column_names: ColumnNames
+    key_codec: KeyCodec
     schemas: SchemaTable
     uri: str = ""
     codecs: dict[CellSpec, ColumnCodec] = field(default_factory=dict)
-    #: per-table objects built on first use (the row reader)
-    cache: dict = field(default_factory=dict)
+    #: stored rows → api.md rows (built with the context)
+    reader: RowReader = field(init=False, repr=False)
+    #: (family name, qualifier) → where a posted cell goes, filled by `write_target`
+    write_targets: dict[tuple[str, str], WriteTarget] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.reader = RowReader(
+            self.column_names, self.key_codec, lambda spec: self.codec(spec).decode_cell, self.hbase_name
+        )
 
     def codec(self, spec: CellSpec) -> ColumnCodec:
         """The cell codec of a column (all are built at start-up; decoders per writer are cached)."""
@@ -46,6 +62,18 @@ class TableContext:
         if codec is None:
             codec = self.codecs[spec] = ColumnCodec(spec, self.schemas)
         return codec
+
+    def write_target(self, family: Family, qualifier: str) -> WriteTarget:
+        """Where a posted cell of `family:qualifier` goes, cached (the lookups behind it hash a
+        CellSpec and a few tuples: too much to repeat for every cell of every posted row). Raises
+        UnknownColumnError."""
+        spec = self.column_names.cell_spec(family, qualifier)
+        hfamily, hqualifier = self.column_names.hbase_column(family, qualifier)
+        target = (hfamily, hqualifier, self.codec(spec))
+        if len(self.write_targets) >= MAX_CACHED_COLUMNS:
+            self.write_targets.clear()
+        self.write_targets[(family.name, qualifier)] = target
+        return target
 
 
 @dataclass
@@ -70,8 +98,6 @@ def open_catalog(store: Store, layouts_dir: str, visible: tuple[str, ...] | None
     Creates missing tables and schema tables, never alters or drops existing ones; registers the
     schema of every FINAL column so that reads never write.
     """
-    from kijirest.layouts.loader import LayoutError, check_schema_uids, load_layout_dir
-
     if not Path(layouts_dir).is_dir():
         raise StartupError(f"--layouts {layouts_dir}: not a directory")
     try:
@@ -99,21 +125,21 @@ def open_catalog(store: Store, layouts_dir: str, visible: tuple[str, ...] | None
         tables: dict[str, TableContext] = {}
         for tname in sorted(inst.tables):
             layout = inst.tables[tname]
-            names = inst.columns.get(tname) or ColumnNames(layout)
+            column_names = inst.columns.get(tname) or ColumnNames(layout)
             hname = hbase_table_name(iname, tname)
-            _ensure_table(store, hname, names.family_specs(), existing)
-            _register_final_schemas(schemas, names)
+            _ensure_table(store, hname, column_names.family_specs(), existing)
+            _register_final_schemas(schemas, column_names)
             tables[tname] = context = TableContext(
                 instance=iname,
                 name=tname,
                 layout=layout,
                 hbase_name=hname,
-                names=names,
-                keys=codec_for(layout.keys),
+                column_names=column_names,
+                key_codec=codec_for(layout.row_key),
                 schemas=schemas,
                 uri=f"/v1/instances/{iname}/tables/{tname}",
             )
-            for family, spec in _cell_specs(names):
+            for family, spec in _cell_specs(column_names):
                 try:
                     context.codec(spec)
                 except ValueError as exc:
@@ -122,16 +148,6 @@ def open_catalog(store: Store, layouts_dir: str, visible: tuple[str, ...] | None
                     ) from exc
         instances[iname] = InstanceContext(iname, tables, schemas, uri=f"/v1/instances/{iname}")
     return Catalog(instances)
-
-
-def ready_catalog(store: Store, settings: Settings) -> Catalog:
-    """The catalog of `settings` on an open store, with the demo rows loaded when asked (blocking)."""
-    catalog = open_catalog(store, settings.layouts, settings.instances)
-    if settings.demo:
-        from kijirest.demo import load_demo_rows
-
-        load_demo_rows(store, catalog)
-    return catalog
 
 
 def _ensure_table(store: Store, name: str, families: list[FamilySpec], existing: set[str]) -> None:
@@ -161,18 +177,16 @@ def _ensure_table(store: Store, name: str, families: list[FamilySpec], existing:
             )
 
 
-def _cell_specs(names: ColumnNames) -> Iterator[tuple[Family, CellSpec]]:
-    for family in names.families:
+def _cell_specs(column_names: ColumnNames) -> Iterator[tuple[Family, CellSpec]]:
+    for family in column_names.families:
         if family.map_cell is not None:
             yield family, family.map_cell
         for column in family.columns:
             yield family, column.cell
 
 
-def _register_final_schemas(schemas: SchemaTable, names: ColumnNames) -> None:
+def _register_final_schemas(schemas: SchemaTable, column_names: ColumnNames) -> None:
     """FINAL columns' schemas are registered at start-up (layout order) so that reads never write."""
-    from kijirest.avro.schema import parse_schema_text
-
-    for _, cell in _cell_specs(names):
+    for _, cell in _cell_specs(column_names):
         if cell.storage == "FINAL" and cell.type == "INLINE" and cell.schema:
             schemas.get_or_create(parse_schema_text(cell.schema))

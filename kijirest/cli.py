@@ -125,13 +125,9 @@ def _serve_workers(settings: Settings) -> int:
 
 
 def _prepare_store(settings: Settings) -> None:
-    from kijirest.catalog import StartupError, ready_catalog
-    from kijirest.store import open_store
+    from kijirest.app import open_settings_store, ready_catalog
 
-    try:
-        store = open_store(settings.store)
-    except ValueError as exc:
-        raise StartupError(f"--store {settings.store}: {exc}") from exc
+    store = open_settings_store(settings)
     try:
         ready_catalog(store, settings)
     finally:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from kijirest.layouts.model import RowKeySpec
+from kijirest.primitives import successor
 
 __all__ = [
     "WILDCARD",
@@ -38,7 +39,6 @@ __all__ = [
     "parse_entity_id",
     "parse_entity_id_list",
     "parse_hex",
-    "successor",
     "target_eid_text",
     "to_string_binary",
 ]
@@ -179,35 +179,35 @@ def _utf8(value: str, index: int) -> bytes:
 class KeyCodec:
     """Encoder / decoder of one `RowKeySpec`, with everything per-layout computed once.
 
-    Get one with `codec_for(keys)` (cached); the module-level functions are thin wrappers over it.
+    Get one with `codec_for(row_key)` (cached); the module-level functions are thin wrappers over it.
     """
 
     __slots__ = (
         "_decoded_output",
         "encoding",
         "hash_size",
-        "keys",
         "kinds",
         "n",
         "names",
-        "nsi",
-        "rssi",
+        "nullable_start",
+        "range_scan_start",
+        "spec",
         "suppressed",
     )
 
-    def __init__(self, keys: RowKeySpec) -> None:
-        self.keys = keys
-        self.encoding = keys.encoding
-        self.hash_size = keys.hash_size
-        self.suppressed = keys.encoding == "FORMATTED" and keys.suppress_key_materialization
-        self.names = tuple(c.name for c in keys.components)
-        self.kinds = tuple(_KINDS[c.type] for c in keys.components)
+    def __init__(self, row_key: RowKeySpec) -> None:
+        self.spec = row_key
+        self.encoding = row_key.encoding
+        self.hash_size = row_key.hash_size
+        self.suppressed = row_key.encoding == "FORMATTED" and row_key.suppress_key_materialization
+        self.names = tuple(c.name for c in row_key.components)
+        self.kinds = tuple(_KINDS[c.type] for c in row_key.components)
         self.n = len(self.kinds)
-        self.rssi = keys.range_scan_start_index
-        self.nsi = keys.nullable_start_index
+        self.range_scan_start = row_key.range_scan_start_index
+        self.nullable_start = row_key.nullable_start_index
         # entityId of a row is decoded components only for HASH_PREFIX and unsuppressed FORMATTED.
-        self._decoded_output = keys.encoding == "HASH_PREFIX" or (
-            keys.encoding == "FORMATTED" and not self.suppressed
+        self._decoded_output = row_key.encoding == "HASH_PREFIX" or (
+            row_key.encoding == "FORMATTED" and not self.suppressed
         )
 
     @property
@@ -226,7 +226,7 @@ class KeyCodec:
 
         The result has exactly `n` entries for FORMATTED (missing ones: None, or wildcards when the
         input had a wildcard) and one UTF-8-encodable string for the single-string formats.
-        `bound` relaxes the nsi rule to "at least one component" (§1.10).
+        `bound` relaxes the nullable_start rule to "at least one component" (§1.10).
         """
         if not isinstance(values, list):
             raise EntityIdError("An entity ID must be a JSON array of components")
@@ -238,18 +238,18 @@ class KeyCodec:
         has_wildcard = (
             wildcard and self.wildcards_allowed and any(isinstance(v, list) and not v for v in values)
         )
-        nsi = 1 if bound else self.nsi
-        if not has_wildcard and len(values) < nsi:
+        nullable_start = 1 if bound else self.nullable_start
+        if not has_wildcard and len(values) < nullable_start:
             raise EntityIdError(TOO_FEW)
         out: list[Any] = []
         seen_null = False
         names, kinds = self.names, self.kinds
         for i, value in enumerate(values):
             if value is None:
-                if i < nsi:
+                if i < nullable_start:
                     raise EntityIdError(
                         "Unexpected null component in kiji row key. "
-                        f"Expected at least {nsi} non-null components"
+                        f"Expected at least {nullable_start} non-null components"
                     )
                 seen_null = True
                 out.append(None)
@@ -322,19 +322,19 @@ class KeyCodec:
         """(bytes fed to the hash, bytes of the key) of the leading given components."""
         hashed: list[bytes] = []
         parts: list[bytes] = []
-        rssi = self.rssi
+        range_scan_start = self.range_scan_start
         for i, value in enumerate(checked):
             if value is None or value is WILDCARD:
                 continue
             kind = self.kinds[i]
             if kind == _STRING:
                 raw = _utf8(value, i)
-                if i < rssi:
+                if i < range_scan_start:
                     hashed.append(raw)
                 parts.append(raw + b"\x00")
             else:
                 raw = (value + _OFFSET[kind]).to_bytes(_WIDTH[kind], "big")
-                if i < rssi:
+                if i < range_scan_start:
                     hashed.append(raw)
                 parts.append(raw)
         return hashed, parts
@@ -382,7 +382,7 @@ class KeyCodec:
                 pos = end
         if pos < size:
             raise EntityIdError(EXTRA_BYTES)
-        if len(out) < self.nsi:
+        if len(out) < self.nullable_start:
             raise EntityIdError(TOO_FEW_DECODED)
         missing = self.n - len(out)
         if missing:
@@ -413,7 +413,7 @@ class KeyCodec:
                     return None
                 out.append(int.from_bytes(key[pos:end], "big") - _OFFSET[kind])
                 pos = end
-        if pos < size or len(out) < self.nsi:
+        if pos < size or len(out) < self.nullable_start:
             return None
         out.extend([None] * (self.n - len(out)))
         return out
@@ -429,33 +429,26 @@ class KeyCodec:
                 return decoded
         return HBASE_PREFIX + to_string_binary(key)
 
-    def is_decodable(self, key: bytes) -> bool:
-        try:
-            self.decode(key)
-        except EntityIdError:
-            return False
-        return True
-
 
 @lru_cache(maxsize=1024)
-def codec_for(keys: RowKeySpec) -> KeyCodec:
+def codec_for(row_key: RowKeySpec) -> KeyCodec:
     """The cached `KeyCodec` of a row-key spec (specs are frozen, hence hashable)."""
-    return KeyCodec(keys)
+    return KeyCodec(row_key)
 
 
-def encode_components(values: list, keys: RowKeySpec) -> bytes:
+def encode_components(values: list, row_key: RowKeySpec) -> bytes:
     """The HBase row key of a JSON component list; raises `EntityIdError` with the §1.4 message."""
-    return codec_for(keys).encode(values)
+    return codec_for(row_key).encode(values)
 
 
-def decode_row_key(key: bytes, keys: RowKeySpec) -> list | None:
+def decode_row_key(key: bytes, row_key: RowKeySpec) -> list | None:
     """Components of a row key (§1.6), None where the API shows `hbase=`; raises if undecodable."""
-    return codec_for(keys).decode(key)
+    return codec_for(row_key).decode(key)
 
 
-def entity_id_json(key: bytes, keys: RowKeySpec) -> str | list:
+def entity_id_json(key: bytes, row_key: RowKeySpec) -> str | list:
     """The `entityId` of a row as the API shows it (§1.7); never raises."""
-    return codec_for(keys).entity_id_json(key)
+    return codec_for(row_key).entity_id_json(key)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -476,24 +469,17 @@ class Wildcard:
     """A wildcard `eid` (§1.9), planned for push-down.
 
     Scan `[start, stop)` (`stop` None = table end) with the row filter `regex` (Java/HBase syntax, ends
-    in `\\z`; `python_regex` is the same pattern compiled for `fullmatch` on `key.decode("latin-1")`),
-    then keep the rows for which `matches(key)` holds: the regex alone can be fooled by contrived binary
-    keys, and re-checking makes both stores return the same rows.
+    in `\\z`), then keep the rows for which `matches(key)` holds: the regex alone can be fooled by
+    contrived binary keys, and re-checking makes both stores return the same rows.
     """
 
     start: bytes
     stop: bytes | None
     regex: str
-    python_regex: re.Pattern[str]
     hash: bytes | None  # H when every hashed component is given, else None
     components: tuple  # per position: the given value, None (null) or WILDCARD
     codec: KeyCodec = field(repr=False)
     source: Any = None
-
-    @property
-    def filter_string(self) -> str:
-        """The HBase Thrift filter for the row regex (the regex is ASCII and never holds a quote)."""
-        return f"RowFilter(=, 'regexstring:{self.regex}')"
 
     def matches(self, key: bytes) -> bool:
         """The matching rule of §1.9: the key decodes, the hash agrees when known, and every given
@@ -531,11 +517,11 @@ _WILDCARD_PIECE = {_STRING: r"([^\x00]*\x00)?", _INTEGER: r"(.{4})?", _LONG: r"(
 
 def _plan_wildcard(codec: KeyCodec, checked: list, source: Any) -> Wildcard:
     """Push-down of §1.9: hash, prefix, row regex."""
-    hash_known = all(v is not WILDCARD for v in checked[: codec.rssi])
+    hash_known = all(v is not WILDCARD for v in checked[: codec.range_scan_start])
     h: bytes | None = None
     pieces = ["(?s)^"]
     if hash_known:
-        hashed, _ = codec._component_bytes(checked[: codec.rssi])
+        hashed, _ = codec._component_bytes(checked[: codec.range_scan_start])
         h = _md5(b"".join(hashed))[: codec.hash_size]
         pieces.append(_regex_hex(h))
     else:
@@ -562,7 +548,6 @@ def _plan_wildcard(codec: KeyCodec, checked: list, source: Any) -> Wildcard:
         start=start,
         stop=stop,
         regex=body + r"\z",
-        python_regex=re.compile(body + r"\Z"),
         hash=h,
         components=tuple(checked),
         codec=codec,
@@ -600,7 +585,7 @@ def _raw_key(text: str) -> bytes | None:
     return key
 
 
-def parse_entity_id(text: str, keys: RowKeySpec, *, wildcard: bool = False) -> RowKey | Wildcard:
+def parse_entity_id(text: str, row_key: RowKeySpec, *, wildcard: bool = False) -> RowKey | Wildcard:
     """A URL parameter value (already URL-decoded): `hbase=...`, `hbase_hex=...` or a JSON array.
 
     With `wildcard` (the `eid` parameter) an array holding `[]` becomes a `Wildcard`; GET and DELETE
@@ -612,17 +597,17 @@ def parse_entity_id(text: str, keys: RowKeySpec, *, wildcard: bool = False) -> R
     value = _loads_array_text(text)
     if not isinstance(value, list):
         raise EntityIdError(f"An entity ID must be {_FORMS_HINT}")
-    codec = codec_for(keys)
+    codec = codec_for(row_key)
     checked = codec.check_components(value, wildcard=wildcard)
     if wildcard and any(v is WILDCARD for v in checked):
         return _plan_wildcard(codec, checked, value)
     return RowKey(codec.encode_checked(checked), value)
 
 
-def entity_id_from_json(value: Any, keys: RowKeySpec, *, for_write: bool) -> RowKey:
+def entity_id_from_json(value: Any, row_key: RowKeySpec, *, for_write: bool) -> RowKey:
     """An entity ID already parsed from a JSON body (POST `entityId`): a list, or an `hbase=` /
     `hbase_hex=` string. `for_write` refuses raw keys that a FORMATTED table could not decode (§1.6)."""
-    codec = codec_for(keys)
+    codec = codec_for(row_key)
     if isinstance(value, str):
         key = _raw_key(value)
         if key is None:
@@ -635,7 +620,7 @@ def entity_id_from_json(value: Any, keys: RowKeySpec, *, for_write: bool) -> Row
     return RowKey(codec.encode(value), value)
 
 
-def parse_entity_id_list(text: str, keys: RowKeySpec) -> list[RowKey]:
+def parse_entity_id_list(text: str, row_key: RowKeySpec) -> list[RowKey]:
     """The `eids` parameter: a JSON array whose items are component arrays or `hbase=` strings.
 
     An error carries `path` = `"[i]"`, the item's index.
@@ -646,7 +631,7 @@ def parse_entity_id_list(text: str, keys: RowKeySpec) -> list[RowKey]:
     out = []
     for i, item in enumerate(items):
         try:
-            out.append(entity_id_from_json(item, keys, for_write=False))
+            out.append(entity_id_from_json(item, row_key, for_write=False))
         except EntityIdError as exc:
             raise EntityIdError(str(exc), f"[{i}]") from None
     return out
@@ -657,7 +642,7 @@ def parse_entity_id_list(text: str, keys: RowKeySpec) -> list[RowKey]:
 # ---------------------------------------------------------------------------------------------------
 
 
-def parse_bound(text: str, keys: RowKeySpec) -> bytes:
+def parse_bound(text: str, row_key: RowKeySpec) -> bytes:
     """A `start_eid` / `end_eid` value as a scan row (§1.10): raw keys as they are, FORMATTED arrays
     may be partial (at least one component; trailing ones are nulls)."""
     key = _raw_key(text)
@@ -666,20 +651,12 @@ def parse_bound(text: str, keys: RowKeySpec) -> bytes:
     value = _loads_array_text(text)
     if not isinstance(value, list):
         raise EntityIdError(f"An entity ID must be {_FORMS_HINT}")
-    return codec_for(keys).encode(value, bound=True)
+    return codec_for(row_key).encode(value, bound=True)
 
 
 def is_empty_range(start: bytes | None, stop: bytes | None) -> bool:
     """True when `[start, stop)` holds no key, so no store call is needed (§1.10)."""
     return start is not None and stop is not None and stop <= start
-
-
-def successor(prefix: bytes) -> bytes | None:
-    """The smallest key greater than every key starting with `prefix`; None when there is none."""
-    trimmed = prefix.rstrip(b"\xff")
-    if not trimmed:
-        return None
-    return trimmed[:-1] + bytes((trimmed[-1] + 1,))
 
 
 # ---------------------------------------------------------------------------------------------------

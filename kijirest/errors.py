@@ -1,9 +1,10 @@
-"""Error types of the HTTP API and the one middleware that turns every failure into problem+json.
+"""Failures as HTTP answers: the problem object and the one middleware that answers with it.
 
-An `ApiError` names *where* the problem is (a parameter or a body path such as
-`[0].cells.info.name[1].value`) and *what* was wrong; the answer body is RFC 9457 problem+json plus
-KijiREST's `exceptionName` / `exception` members so that old clients keep working. A failure that is
-not an `ApiError` is a bug: it is logged with its trace and answered 500 without details.
+The model raises `problems.Problem`s (where + what, no HTTP); this module alone turns them, store
+outages and aiohttp's own HTTP errors into RFC 9457 problem+json plus KijiREST's `exceptionName` /
+`exception` members, so that old clients keep working. A failure that is none of these is a bug: it
+is logged with its trace and answered 500 without details. The row stream's error tail
+(`streaming.py`) uses the same `problem_for`.
 """
 
 from __future__ import annotations
@@ -15,39 +16,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from kijirest.problems import Problem
 from kijirest.store.base import StoreUnavailable
 
 log = logging.getLogger("kijirest")
 
 PROBLEM_JSON = "application/problem+json"
-
-
-class ApiError(Exception):
-    """A client-visible error: status, where it happened, what was wrong."""
-
-    status = 400
-    exception_name = "KijiRESTException"
-
-    def __init__(self, where: str | None, what: str, *, status: int | None = None) -> None:
-        self.where = where
-        self.what = what
-        if status is not None:
-            self.status = status
-        super().__init__(self.detail)
-
-    @property
-    def detail(self) -> str:
-        return f"{self.where}: {self.what}" if self.where else self.what
-
-
-class BadRequest(ApiError):
-    status = 400
-    exception_name = "IllegalArgumentException"
-
-
-class NotFound(ApiError):
-    status = 404
-    exception_name = "WebApplicationException"
 
 
 def problem(status: int, detail: str, exception_name: str) -> dict[str, Any]:
@@ -64,7 +38,7 @@ def problem(status: int, detail: str, exception_name: str) -> dict[str, Any]:
 
 def problem_for(exc: BaseException) -> dict[str, Any]:
     """The problem object for any exception (a bug becomes a detail-free 500)."""
-    if isinstance(exc, ApiError):
+    if isinstance(exc, Problem):
         return problem(exc.status, exc.detail, exc.exception_name)
     if isinstance(exc, StoreUnavailable):
         return problem(503, f"store unavailable: {exc}", "IOException")
@@ -98,7 +72,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     """Every error before a stream starts leaves here as problem+json."""
     try:
         return await handler(request)
-    except ApiError as exc:
+    except Problem as exc:
         return problem_response(problem_for(exc))
     except StoreUnavailable as exc:
         log.warning("store unavailable on %s %s: %s", request.method, request.path_qs, exc)

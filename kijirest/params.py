@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from multidict import MultiMapping
 
-from kijirest.errors import BadRequest
+from kijirest.problems import BadInput
 from kijirest.store.base import LATEST
 
 DEFAULT_SCAN_LIMIT = 100
@@ -20,7 +20,7 @@ def single(params: MultiMapping[str], name: str) -> str | None:
     if not values:
         return None
     if len(values) > 1 and len(set(values)) > 1:
-        raise BadRequest(name, f"given {len(values)} times with different values")
+        raise BadInput(name, f"given {len(values)} times with different values")
     return values[0]
 
 
@@ -32,7 +32,7 @@ def parse_limit(text: str | None, default: int | None) -> int | None:
     if value == -1:
         return None
     if value < -1:
-        raise BadRequest("limit", f"must be -1 (no limit), 0 or a positive number of rows, got {text}")
+        raise BadInput("limit", f"must be -1 (no limit), 0 or a positive number of rows, got {text}")
     return value
 
 
@@ -44,7 +44,7 @@ def parse_versions(text: str | None) -> int | None:
         return None
     value = _integer("versions", text)
     if value < 1:
-        raise BadRequest("versions", f"must be a positive integer or 'all', got {text}")
+        raise BadInput("versions", f"must be a positive integer or 'all', got {text}")
     return value
 
 
@@ -54,11 +54,11 @@ def parse_timerange(text: str | None) -> tuple[int, int]:
         return (0, LATEST)
     lo, sep, hi = text.partition("..")
     if not sep:
-        raise BadRequest("timerange", f"expected 'min..max' (milliseconds since the epoch), got {text!r}")
+        raise BadInput("timerange", f"expected 'min..max' (milliseconds since the epoch), got {text!r}")
     low = _timestamp("timerange", lo) if lo else 0
     high = _timestamp("timerange", hi) if hi else LATEST
     if high <= low:
-        raise BadRequest("timerange", f"max ({high}) must be greater than min ({low})")
+        raise BadInput("timerange", f"max ({high}) must be greater than min ({low})")
     return (low, high)
 
 
@@ -68,7 +68,7 @@ def parse_timestamp(where: str, text: str | None) -> int | None:
         return None
     value = _timestamp(where, text)
     if value >= LATEST:
-        raise BadRequest(where, f"must be less than {LATEST} (HBase's 'latest' marker), got {text}")
+        raise BadInput(where, f"must be less than {LATEST} (HBase's 'latest' marker), got {text}")
     return value
 
 
@@ -76,14 +76,14 @@ def _integer(where: str, text: str) -> int:
     stripped = text.strip()
     body = stripped[1:] if stripped[:1] in "+-" else stripped
     if not body.isdigit() or not body.isascii():
-        raise BadRequest(where, f"expected an integer, got {text!r}")
+        raise BadInput(where, f"expected an integer, got {text!r}")
     return int(stripped)
 
 
 def _timestamp(where: str, text: str) -> int:
     value = _integer(where, text)
     if value < 0:
-        raise BadRequest(where, f"timestamps must not be negative, got {text}")
+        raise BadInput(where, f"timestamps must not be negative, got {text}")
     if value > LATEST:
-        raise BadRequest(where, f"timestamps must be at most {LATEST}, got {text}")
+        raise BadInput(where, f"timestamps must be at most {LATEST}, got {text}")
     return value

@@ -1,6 +1,6 @@
-"""Reading Kiji rows: request columns → store selectors, and stored rows → the JSON rows of api.md.
+"""Reading Kiji rows: stored rows (HBase cells) → the JSON rows of api.md.
 
-`RowReader` is built once per table and kept in its context. Everything that depends only on the
+`RowReader` is built once per table with its `TableContext`. Everything that depends only on the
 layout or on a (column, writer schema) pair is computed once and cached, so the per-cell work of a
 scan is: one dict lookup for the column, one cached decoder call, one small dict for the cell.
 """
@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from kijirest.cells import CellDecodeError
 from kijirest.entity_id import KeyCodec, to_string_binary
-from kijirest.errors import BadRequest
-from kijirest.layouts.columns import ColumnNames, UnknownColumnError
-from kijirest.layouts.model import Family
-from kijirest.store.base import LATEST, ColumnSelector, ReadOptions, Row
+from kijirest.layouts.columns import ColumnNames
+from kijirest.store.base import Row
 
 log = logging.getLogger("kijirest.reader")
 
@@ -27,85 +24,28 @@ CellDecoder = Callable[[bytes], tuple[Any, int]]
 MAX_CACHED_COLUMNS = 65536  # map-family qualifiers are unbounded: cap per-table column caches
 
 
-@dataclass(frozen=True, slots=True)
-class ColumnRequest:
-    family: Family
-    qualifier: str | None  # None = the whole family
-
-
-def parse_columns(
-    names: ColumnNames, text: str | None, where: str = "cols"
-) -> tuple[ColumnRequest, ...] | None:
-    """`cols`: `*` (or absent) = every column (None); else `family` / `family:qualifier` split on `,`.
-
-    The first `:` separates family and qualifier (a map qualifier may hold `:`); aliases resolve to
-    primary names; duplicates and columns covered by a whole-family request are merged.
-    """
-    if text is None or text == "*":
-        return None
-    whole: dict[str, Family] = {}
-    single: dict[tuple[str, str], ColumnRequest] = {}
-    for part in text.split(","):
-        if part == "*":
-            return None
-        if part == "":
-            raise BadRequest(where, f"empty column name in {text!r}")
-        family_name, sep, qualifier = part.partition(":")
-        try:
-            family = names.family(family_name)
-            if sep and qualifier:
-                if not family.is_map:
-                    qualifier = names.column(family, qualifier).name
-                single[(family.name, qualifier)] = ColumnRequest(family, qualifier)
-            else:
-                whole[family.name] = family
-        except UnknownColumnError as exc:
-            raise BadRequest(where, str(exc)) from None
-    merged = [ColumnRequest(f, None) for f in whole.values()]
-    merged += [c for (fname, _), c in single.items() if fname not in whole]
-    return tuple(merged)
-
-
-def read_options(
-    names: ColumnNames,
-    columns: tuple[ColumnRequest, ...] | None,
-    versions: int | None,
-    time_range: tuple[int, int] = (0, LATEST),
-) -> ReadOptions:
-    """The store-level read of a request (selectors, versions, time range)."""
-    selectors: tuple[ColumnSelector, ...] | None = None
-    if columns is not None:
-        selectors = tuple(
-            names.family_selector(c.family)
-            if c.qualifier is None
-            else names.column_selector(c.family, c.qualifier)
-            for c in columns
-        )
-    return ReadOptions(columns=selectors, max_versions=versions, time_range=time_range)
-
-
 class RowReader:
     """Turns stored rows of one table into api.md rows."""
 
     def __init__(
         self,
-        names: ColumnNames,
-        keys: KeyCodec,
+        column_names: ColumnNames,
+        key_codec: KeyCodec,
         decoder_for: Callable[..., CellDecoder],
         table: str,
     ) -> None:
-        self._names = names
-        self._entity_id_json = keys.entity_id_json
+        self._column_names = column_names
+        self._entity_id_json = key_codec.entity_id_json
         #: HASH_PREFIX and materialized FORMATTED keys show as decoded components: a text answer
         #: then means the key did not decode (foreign or corrupt), which is logged
-        self._decodes = keys.encoding == "HASH_PREFIX" or keys.wildcards_allowed
+        self._decodes = key_codec.encoding == "HASH_PREFIX" or key_codec.wildcards_allowed
         self._decoder_for = decoder_for  # (CellSpec) → CellDecoder, cached by the caller
         self._table = table
         #: (HBase family, HBase qualifier) → (family name, qualifier, decoder, is counter) or None
         self._columns: dict[tuple[bytes, bytes], tuple[str, str, CellDecoder, bool] | None] = {}
 
     def _column(self, hfamily: bytes, hqualifier: bytes) -> tuple[str, str, CellDecoder, bool] | None:
-        hit = self._names.kiji_column(hfamily, hqualifier)
+        hit = self._column_names.kiji_column(hfamily, hqualifier)
         info = None
         if hit is not None:
             family, qualifier, spec = hit

@@ -1,8 +1,10 @@
 """The row stream: JSON rows separated by `\\r\\n`, written as they are read, in chunks of ~64 KiB.
 
+`scan_lines` / `point_lines` turn store rows into chunks of JSON lines; `stream_rows` sends chunks.
+
 - Encoding is orjson, compact. orjson escapes control characters inside strings, so a row's JSON text
   never holds a raw `\\r\\n`: the separator is unambiguous without any rewriting.
-- The producer (`views/rows.py`) turns each row into its JSON line right after building it (the row's
+- `scan_lines` turns each row into its JSON line right after building it (the row's
   objects are still in the CPU cache and are freed at once) and hands over `bytes` chunks: one when
   ~`FLUSH_BYTES` are ready, and one at the end of every source batch, so the first row of a slow,
   selective scan goes out as soon as its batch arrives instead of waiting for 64 KiB.
@@ -17,14 +19,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from kijirest.errors import ApiError, problem_for
-from kijirest.store.base import StoreUnavailable
+from kijirest.errors import problem_for
+from kijirest.problems import Problem
+from kijirest.reader import RowReader
+from kijirest.store.base import ReadOptions, Scan, StoreUnavailable
+from kijirest.store.runner import AsyncStore
 
 log = logging.getLogger("kijirest.streaming")
 
@@ -48,6 +53,79 @@ def encode_lines(rows: Iterable[Any]) -> bytes:
         parts.append(orjson.dumps(row))
         parts.append(ROW_SEPARATOR)
     return b"".join(parts)
+
+
+async def no_lines() -> AsyncIterator[bytes]:
+    """The chunks of a request that matches no row (an empty key range): none."""
+    return
+    yield  # pragma: no cover  (makes this an async generator)
+
+
+async def point_lines(
+    store: AsyncStore,
+    table: str,
+    keys: Sequence[bytes],
+    read: ReadOptions,
+    reader: RowReader,
+    limit: int | None,
+    batch_keys: int,
+) -> AsyncIterator[bytes]:
+    """One row per requested key, in order, duplicates included (`"cells": {}` when nothing
+    matches); one chunk per store call of `batch_keys` keys."""
+    if limit is not None:
+        keys = keys[:limit]
+    for start in range(0, len(keys), batch_keys):
+        stored = await store.get_rows(table, keys[start : start + batch_keys], read)
+        yield encode_lines(reader.row(r) or reader.empty_row(r[0]) for r in stored)
+
+
+async def scan_lines(
+    store: AsyncStore,
+    table: str,
+    scan: Scan,
+    reader: RowReader,
+    limit: int | None,
+    matcher: Callable[[bytes], bool] | None = None,
+) -> AsyncIterator[bytes]:
+    """The JSON lines of a scan's rows as they are read, in chunks of ~FLUSH_BYTES and one chunk
+    at the end of every store batch. Rows without any cell to show are left out and `limit` counts
+    only rows sent. The next batch is fetched while the current one is encoded and sent."""
+    if limit == 0:
+        return
+    scanner = await store.scan(table, scan)
+    sent = 0
+    to_row = reader.row
+    dumps = orjson.dumps
+    sep = ROW_SEPARATOR
+    flush_bytes = FLUSH_BYTES
+    try:
+        async for batch in scanner:
+            scanner.prefetch()  # the store reads the next batch while this one is encoded and sent
+            parts: list[bytes] = []
+            size = 0
+            for stored in batch:
+                if matcher is not None and not matcher(stored[0]):
+                    continue
+                row = to_row(stored)
+                if row is None:
+                    continue
+                line = dumps(row)
+                parts.append(line)
+                parts.append(sep)
+                sent += 1
+                if limit is not None and sent >= limit:
+                    break
+                size += len(line)
+                if size >= flush_bytes:
+                    yield b"".join(parts)
+                    parts = []
+                    size = 0
+            if parts:
+                yield b"".join(parts)
+            if limit is not None and sent >= limit:
+                return
+    finally:
+        await scanner.aclose()
 
 
 async def stream_rows(
@@ -83,7 +161,7 @@ async def stream_rows(
 
 
 async def _abort_with_error(request: web.Request, response: web.StreamResponse, exc: BaseException) -> None:
-    if not isinstance(exc, ApiError | StoreUnavailable):
+    if not isinstance(exc, Problem | StoreUnavailable):
         log.error("row stream failed after it started: %s", request.path_qs, exc_info=exc)
     else:
         log.warning("row stream failed after it started: %s: %s", request.path_qs, exc)

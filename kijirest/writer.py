@@ -2,7 +2,7 @@
 
 `plan_writes` checks every row and cell (entity ID, column, writer schema, value, timestamp) and
 encodes every value without touching the store, except to look up known schemas. One bad cell
-raises `BadRequest` naming its place (`[0].cells.info.name[1].value: ...`) and nothing is written.
+raises `BadInput` naming its place (`[0].cells.info.name[1].value: ...`) and nothing is written.
 `apply_writes` then registers the new writer schemas, and writes each row as one atomic store
 mutation (cells with different timestamps included); counter increments follow their row's put.
 
@@ -11,7 +11,6 @@ Both are blocking (schema-table and store calls): the view runs them in the thre
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +21,9 @@ from kijirest.avro.schema import AvroSchemaError, Schema, canonical_text, parse_
 from kijirest.catalog import TableContext
 from kijirest.cells import CODECS, CellEncodeError, ColumnCodec, encode_counter, encode_raw_bytes
 from kijirest.entity_id import EntityIdError, entity_id_from_json, java_url_encode, target_eid_text
-from kijirest.errors import BadRequest
 from kijirest.layouts.columns import UnknownColumnError
-from kijirest.layouts.model import Family
-from kijirest.reader import MAX_CACHED_COLUMNS
+from kijirest.primitives import now_ms
+from kijirest.problems import BadInput
 from kijirest.store.base import LATEST, Store
 
 ROW_MEMBERS = frozenset(("entityId", "cells"))
@@ -65,7 +63,7 @@ def plan_writes(table: TableContext, document: Any) -> WritePlan:
     elif isinstance(document, list):
         items, prefix = document, lambda i: f"[{i}]"
     else:
-        raise BadRequest("body", "expected a row object or a JSON array of row objects")
+        raise BadInput("body", "expected a row object or a JSON array of row objects")
     plan = WritePlan(rows=[], new_schemas={})
     for i, item in enumerate(items):
         plan.rows.append(_plan_row(table, item, prefix(i), plan))
@@ -75,64 +73,48 @@ def plan_writes(table: TableContext, document: Any) -> WritePlan:
 def _plan_row(table: TableContext, item: Any, where: str, plan: WritePlan) -> RowWrite:
     row_where = where or "body"
     if not isinstance(item, dict):
-        raise BadRequest(row_where, f"expected a row object, got {_kind(item)}")
+        raise BadInput(row_where, f"expected a row object, got {_kind(item)}")
     unknown = sorted(set(item) - ROW_MEMBERS)
     if unknown:
-        raise BadRequest(
+        raise BadInput(
             row_where, f"unknown member(s) {', '.join(map(repr, unknown))} (a row has entityId and cells)"
         )
     if "entityId" not in item:
-        raise BadRequest(row_where, "missing member 'entityId'")
+        raise BadInput(row_where, "missing member 'entityId'")
     eid_where = _join(where, "entityId")
     try:
-        row_key = entity_id_from_json(item["entityId"], table.layout.keys, for_write=True)
+        row_key = entity_id_from_json(item["entityId"], table.layout.row_key, for_write=True)
     except EntityIdError as exc:
-        raise BadRequest(f"{eid_where}{exc.path}", str(exc)) from None
+        raise BadInput(f"{eid_where}{exc.path}", str(exc)) from None
     target = f"{table.uri}/rows?eid={java_url_encode(target_eid_text(row_key.source))}"
     row = RowWrite(key=row_key.key, target=target)
     cells = item.get("cells", {})
     cells_where = _join(where, "cells")
-    columns = table.cache.get("write_columns")
-    if columns is None:
-        columns = table.cache["write_columns"] = {}
+    targets = table.write_targets
     if not isinstance(cells, dict):
-        raise BadRequest(cells_where, f"expected an object of families, got {_kind(cells)}")
+        raise BadInput(cells_where, f"expected an object of families, got {_kind(cells)}")
     for family_name, qualifiers in cells.items():
         family_where = f"{cells_where}.{family_name}"
         try:
-            family = table.names.family(family_name)
+            family = table.column_names.family(family_name)
         except UnknownColumnError as exc:
-            raise BadRequest(family_where, str(exc)) from None
+            raise BadInput(family_where, str(exc)) from None
         if not isinstance(qualifiers, dict):
-            raise BadRequest(family_where, f"expected an object of columns, got {_kind(qualifiers)}")
+            raise BadInput(family_where, f"expected an object of columns, got {_kind(qualifiers)}")
         for qualifier, versions in qualifiers.items():
             column_where = f"{family_where}.{qualifier}"
             try:
-                hfamily, hqualifier, codec = columns[(family.name, qualifier)]
+                hfamily, hqualifier, codec = targets[(family.name, qualifier)]
             except KeyError:
                 try:
-                    hfamily, hqualifier, codec = _column_target(table, columns, family, qualifier)
+                    hfamily, hqualifier, codec = table.write_target(family, qualifier)
                 except UnknownColumnError as exc:
-                    raise BadRequest(column_where, str(exc)) from None
+                    raise BadInput(column_where, str(exc)) from None
             if not isinstance(versions, list):
-                raise BadRequest(column_where, f"expected an array of cells, got {_kind(versions)}")
+                raise BadInput(column_where, f"expected an array of cells, got {_kind(versions)}")
             for j, cell in enumerate(versions):
                 _plan_cell(table, codec, hfamily, hqualifier, cell, column_where, j, row, plan)
     return row
-
-
-def _column_target(
-    table: TableContext, columns: dict, family: Family, qualifier: str
-) -> tuple[bytes, bytes, ColumnCodec]:
-    """(HBase family, HBase qualifier, codec) of a posted column, cached per table (the lookups
-    behind it hash a CellSpec and a few tuples: too much to repeat for every cell of every row)."""
-    spec = table.names.cell_spec(family, qualifier)
-    hfamily, hqualifier = table.names.hbase_column(family, qualifier)
-    target = (hfamily, hqualifier, table.codec(spec))
-    if len(columns) >= MAX_CACHED_COLUMNS:
-        columns.clear()
-    columns[(family.name, qualifier)] = target
-    return target
 
 
 def _plan_cell(
@@ -153,12 +135,12 @@ def _plan_cell(
         return f"{column_where}[{index}]{member}"
 
     if not isinstance(cell, dict):
-        raise BadRequest(at(), f"expected a cell object, got {_kind(cell)}")
+        raise BadInput(at(), f"expected a cell object, got {_kind(cell)}")
     if not CELL_MEMBERS.issuperset(cell):
         unknown = ", ".join(map(repr, sorted(set(cell) - CELL_MEMBERS)))
-        raise BadRequest(at(), f"unknown member(s) {unknown} (a cell has value, timestamp, writer_schema)")
+        raise BadInput(at(), f"unknown member(s) {unknown} (a cell has value, timestamp, writer_schema)")
     if "value" not in cell:
-        raise BadRequest(at(), "missing member 'value'")
+        raise BadInput(at(), "missing member 'value'")
     value = cell["value"]
     timestamp = cell.get("timestamp")
     if timestamp is not None and (type(timestamp) is not int or not 0 <= timestamp < LATEST):
@@ -167,9 +149,9 @@ def _plan_cell(
     if kind == "COUNTER":
         if isinstance(value, dict):
             if set(value) != {"incr"} or type(value["incr"]) is not int:
-                raise BadRequest(at(".value"), 'a counter increment is {"incr": <integer>}')
+                raise BadInput(at(".value"), 'a counter increment is {"incr": <integer>}')
             if timestamp is not None:
-                raise BadRequest(at(".timestamp"), "a counter increment takes no timestamp")
+                raise BadInput(at(".timestamp"), "a counter increment takes no timestamp")
             row.increments.append((hfamily, hqualifier, value["incr"]))
             return
         row.puts.append(CellWrite(hfamily, hqualifier, timestamp, _encode(encode_counter, value, at)))
@@ -181,11 +163,11 @@ def _plan_cell(
     try:
         datum = codec.encode_datum(value, writer)
     except CellEncodeError as exc:
-        raise BadRequest(f"{at('.value')}{exc.path}", str(exc.args[0])) from None
+        raise BadInput(f"{at('.value')}{exc.path}", str(exc.args[0])) from None
     if writer is not codec.reader:
         problem = codec.read_back_problem(datum, writer)
         if problem is not None:  # e.g. an enum symbol the reader schema lacks: the cell would not read
-            raise BadRequest(at(".value"), problem)
+            raise BadInput(at(".value"), problem)
     if codec.storage == "FINAL":
         row.puts.append(CellWrite(hfamily, hqualifier, timestamp, codec.cell_bytes(datum, None, None)))
         return
@@ -203,13 +185,13 @@ def _writer_schema(
     if given is None:
         writer = codec.default_writer
         if writer is None:
-            raise BadRequest(
+            raise BadInput(
                 at(".writer_schema"), "required: this AVRO column has no default reader schema to write with"
             )
     elif type(given) is int:
         entry = table.schemas.by_uid(given)
         if entry is None:
-            raise BadRequest(
+            raise BadInput(
                 at(".writer_schema"),
                 f"unknown schema uid {given} in the schema table of instance '{table.instance}'",
             )
@@ -219,16 +201,16 @@ def _writer_schema(
             try:  # a schema given as JSON text inside a string
                 given = orjson.loads(given)
             except orjson.JSONDecodeError as exc:
-                raise BadRequest(at(".writer_schema"), f"invalid schema JSON text: {exc}") from None
+                raise BadInput(at(".writer_schema"), f"invalid schema JSON text: {exc}") from None
         try:
             writer = parse_schema(given)
         except AvroSchemaError as exc:
-            raise BadRequest(at(".writer_schema"), f"invalid Avro schema: {exc}") from None
+            raise BadInput(at(".writer_schema"), f"invalid Avro schema: {exc}") from None
     checked = (id(codec), id(writer))
     if checked not in plan.checked_writers:
         problem = codec.writer_problem(writer)
         if problem is not None:
-            raise BadRequest(at(".writer_schema"), problem)
+            raise BadInput(at(".writer_schema"), problem)
         plan.checked_writers.add(checked)
     return writer
 
@@ -237,20 +219,20 @@ def _encode(encode: Callable[[Any], bytes], value: Any, at: Callable[[str], str]
     try:
         return encode(value)
     except CellEncodeError as exc:
-        raise BadRequest(f"{at('.value')}{exc.path}", str(exc.args[0])) from None
+        raise BadInput(f"{at('.value')}{exc.path}", str(exc.args[0])) from None
 
 
 def _timestamp(value: Any, where: str) -> int | None:
     if value is None:
         return None
     if type(value) is not int:
-        raise BadRequest(
+        raise BadInput(
             where, f"expected an integer number of milliseconds since the epoch, got {_kind(value)}"
         )
     if value < 0:
-        raise BadRequest(where, f"must not be negative, got {value}")
+        raise BadInput(where, f"must not be negative, got {value}")
     if value >= LATEST:
-        raise BadRequest(where, f"must be less than {LATEST} (HBase's 'latest' marker), got {value}")
+        raise BadInput(where, f"must be less than {LATEST} (HBase's 'latest' marker), got {value}")
     return value
 
 
@@ -260,7 +242,7 @@ def apply_writes(store: Store, table: TableContext, plan: WritePlan) -> list[str
     resolved: dict[int, tuple[bytes, int]] = {}  # id(writer) → (hash, uid)
     pending: list[tuple[bytes, list]] = []
     for row in plan.rows:
-        now = time.time_ns() // 1_000_000  # one server time per row
+        now = now_ms()  # one server time per row
         cells = []
         for c in row.puts:
             data = c.data

@@ -200,7 +200,7 @@ class ApiClient:
     @property
     def store(self) -> Store:
         """The app's own (blocking) store, for raw-byte setups (foreign keys, undecodable cells)."""
-        from kijirest.app import STORE
+        from kijirest.state import STORE
 
         return self.client.app[STORE].store
 

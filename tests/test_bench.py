@@ -39,7 +39,7 @@ def loaded(tmp_path: Path) -> tuple[Path, dict[str, int]]:
         table = data.open_bench_catalog(store).instances[data.INSTANCE].tables[data.TABLE]
         encoder = data.RowEncoder(table)
         data.load_embedded(store, encoder, path, ROWS, chunk=10)
-        record = table.names.cell_spec("info", "profile")
+        record = table.column_names.cell_spec("info", "profile")
         uids = {"long": 3, "record": table.schemas.lookup(table.codec(record).reader).uid}
     finally:
         store.close()

@@ -97,7 +97,7 @@ def formatted(**keys: Any) -> dict[str, Any]:
 def test_section_9_example() -> None:
     t = load(SECTION_9, "shop/users.json")
     assert t.name == "users"
-    assert t.keys == RowKeySpec(
+    assert t.row_key == RowKeySpec(
         "FORMATTED",
         hash_size=2,
         components=(KeyComponent("org", "STRING"), KeyComponent("login", "STRING")),
@@ -141,7 +141,7 @@ def test_lenient_dialect_features() -> None:
      $unused_is_still_a_name_check: 1}"""
     assert "unexpected field '$unused_is_still_a_name_check'" in error(text)
     t = load("{name: 't', version: 'layout-1.0', keys_format: {'encoding': \"RAW\"}} // end")
-    assert t.keys == RowKeySpec("RAW") and t.locality_groups == ()
+    assert t.row_key == RowKeySpec("RAW") and t.locality_groups == ()
 
 
 def test_syntax_error_names_file_line_and_column() -> None:
@@ -267,7 +267,7 @@ def test_keys_format_legacy_first() -> None:
     hashed = load(
         base(version="layout-1.0", keys_format={"encoding": "HASH", "hash_type": "MD5", "hash_size": 16})
     )
-    assert hashed.keys == RowKeySpec("HASH", hash_size=16)
+    assert hashed.row_key == RowKeySpec("HASH", hash_size=16)
     assert "org.kiji.schema.avro.RowKeyFormat" in hashed.effective["keys_format"]
     raw = load(base(version="layout-1.0", keys_format={"encoding": "RAW"}))
     assert list(raw.effective["keys_format"]) == ["org.kiji.schema.avro.RowKeyFormat"]
@@ -293,7 +293,7 @@ def test_bare_formatted_reads_as_legacy_and_is_rejected() -> None:
 
 def test_raw_row_key_format2() -> None:
     t = load(base(keys_format={"org.kiji.schema.avro.RowKeyFormat2": {"encoding": "RAW", "salt": None}}))
-    assert t.keys == RowKeySpec("RAW")
+    assert t.row_key == RowKeySpec("RAW")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -302,8 +302,8 @@ def test_raw_row_key_format2() -> None:
 
 def test_salt_omitted_means_two_bytes() -> None:
     t = load(formatted())
-    assert t.keys.hash_size == 2 and not t.keys.suppress_key_materialization
-    assert (t.keys.range_scan_start_index, t.keys.nullable_start_index) == (1, 1)
+    assert t.row_key.hash_size == 2 and not t.row_key.suppress_key_materialization
+    assert (t.row_key.range_scan_start_index, t.row_key.nullable_start_index) == (1, 1)
     salt = t.effective["keys_format"]["org.kiji.schema.avro.RowKeyFormat2"]["salt"]
     assert salt == {
         "org.kiji.schema.avro.HashSpec": {
@@ -315,10 +315,10 @@ def test_salt_omitted_means_two_bytes() -> None:
 
 
 def test_salt_object_fields_take_hashspec_defaults() -> None:
-    assert load(formatted(salt={})).keys.hash_size == 16
+    assert load(formatted(salt={})).row_key.hash_size == 16
     t = load(formatted(salt={"suppress_key_materialization": True}, range_scan_start_index=2))
-    assert (t.keys.hash_size, t.keys.suppress_key_materialization) == (16, True)
-    assert load(formatted(salt={"hash_size": 4})).keys.hash_size == 4
+    assert (t.row_key.hash_size, t.row_key.suppress_key_materialization) == (16, True)
+    assert load(formatted(salt={"hash_size": 4})).row_key.hash_size == 4
 
 
 def test_salt_null_only_for_raw() -> None:
@@ -369,7 +369,7 @@ def test_version_gates() -> None:
         "version layout-1.1.0"
     )
     fmt["version"] = "layout-1.1"
-    assert load(fmt).keys.encoding == "FORMATTED"
+    assert load(fmt).row_key.encoding == "FORMATTED"
 
     for key in ("max_filesize", "memstore_flushsize"):
         doc = base(version="layout-1.1.0", **{key: 1000})
@@ -535,12 +535,12 @@ def test_locality_group_limits() -> None:
 
 def test_legacy_row_key_format_rules() -> None:
     v = "layout-1.0"
-    assert load(base(version=v, keys_format={"encoding": "HASH", "hash_type": "MD5"})).keys == RowKeySpec(
+    assert load(base(version=v, keys_format={"encoding": "HASH", "hash_type": "MD5"})).row_key == RowKeySpec(
         "HASH", hash_size=16
     )  # hash_size is ignored by HASH
     assert load(
         base(version=v, keys_format={"encoding": "HASH_PREFIX", "hash_type": "MD5", "hash_size": 0})
-    ).keys == RowKeySpec("HASH_PREFIX", hash_size=0)
+    ).row_key == RowKeySpec("HASH_PREFIX", hash_size=0)
     assert error(
         base(version=v, keys_format={"encoding": "HASH_PREFIX", "hash_type": "MD5", "hash_size": 17})
     ) == (
@@ -630,8 +630,8 @@ def test_all_components_hashed_and_all_required() -> None:
             salt={"hash_size": 16, "suppress_key_materialization": True},
         )
     )
-    assert t.keys.range_scan_start_index == 2 and t.keys.nullable_start_index == 2
-    assert t.keys.suppress_key_materialization and t.keys.hash_size == 16
+    assert t.row_key.range_scan_start_index == 2 and t.row_key.nullable_start_index == 2
+    assert t.row_key.suppress_key_materialization and t.row_key.hash_size == 16
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1079,7 +1079,7 @@ def test_data_directory() -> None:
     assert set(shop.tables) == {"events", "hashed", "people", "prefixed", "samples", "tokens", "users"}
     assert shop.files["users"] == "shop/users.json"
     assert shop.columns["users"].hbase_column("profile", "email") == (b"B", b"B:C")
-    keys = {name: t.keys for name, t in shop.tables.items()}
+    keys = {name: t.row_key for name, t in shop.tables.items()}
     assert keys["events"] == RowKeySpec("RAW")
     assert keys["hashed"] == RowKeySpec("HASH", hash_size=16)
     assert keys["prefixed"] == RowKeySpec("HASH_PREFIX", hash_size=2)

@@ -12,7 +12,6 @@ import pytest
 from kijirest.catalog import open_catalog
 from kijirest.store.base import ReadOptions, Scan
 from kijirest.store.memory import MemoryStore
-from kijirest.views.rows import reader_of
 from kijirest.writer import apply_writes, plan_writes
 
 LAYOUTS = Path(__file__).parent / "data" / "api_layouts"
@@ -57,13 +56,13 @@ def _check(row: dict) -> None:
 
 def test_store_order_comes_out_sorted(stored_row: tuple) -> None:
     (key, cells), table = stored_row
-    _check(reader_of(table).row((key, cells)))
+    _check(table.reader.row((key, cells)))
 
 
 def test_any_column_order_comes_out_sorted(stored_row: tuple) -> None:
     """Runs of a column's versions in any order of the columns, a family split in two runs too."""
     (key, cells), table = stored_row
-    reader = reader_of(table)
+    reader = table.reader
     runs = [list(group) for _, group in itertools.groupby(cells, key=lambda c: (c[0], c[1]))]
     assert len(runs) == 7
     rng = random.Random(5)

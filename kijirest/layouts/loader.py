@@ -251,14 +251,14 @@ class _Builder:
         if translator != "SHORT":
             self.gate(("column_name_translator",), f"column_name_translator {translator}", (1, 5, 0))
 
-        keys = self.keys_format(d["keys_format"])
+        row_key = self.keys_format(d["keys_format"])
         lgs = self.locality_groups(d["locality_groups"], name, translator)
 
         if d["layout_id"] is None:
             d["layout_id"] = "1"
         return TableLayout(
             name=name,
-            keys=keys,
+            row_key=row_key,
             locality_groups=lgs,
             column_name_translator=translator,
             version=d["version"],

@@ -106,7 +106,7 @@ class TableLayout:
     """One loaded table layout. `effective` is the Avro-JSON of the effective layout (layouts.md §8)."""
 
     name: str
-    keys: RowKeySpec
+    row_key: RowKeySpec
     locality_groups: tuple[LocalityGroup, ...]
     column_name_translator: str  # SHORT | IDENTITY | HBASE_NATIVE
     version: str

@@ -57,6 +57,10 @@ class AsyncStore:
         """Run any blocking work that uses this store (schema table, write plans) where its calls run."""
         return await self._call(fn, *args)
 
+    async def run_on_store(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(store, *args)` where the store's calls run (blocking work handed the store itself)."""
+        return await self._call(fn, self.store, *args)
+
     # -- tables ---------------------------------------------------------------------------------
     async def create_table(self, table: str, families: Sequence[FamilySpec]) -> bool:
         return await self._call(self.store.create_table, table, families)

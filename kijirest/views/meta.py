@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
 
 import kijirest
-from kijirest.app import CATALOG, STORE
-from kijirest.catalog import InstanceContext, TableContext
-from kijirest.errors import NotFound
-
-
-def json_response(value: object) -> web.Response:
-    return web.Response(body=orjson.dumps(value), content_type="application/json")
-
-
-def instance_of(request: web.Request) -> InstanceContext:
-    name = request.match_info["instance"]
-    inst = request.app[CATALOG].instance(name)
-    if inst is None:
-        raise NotFound("instance", f"unknown instance '{name}'")
-    return inst
-
-
-def table_of(request: web.Request) -> TableContext:
-    inst = instance_of(request)
-    name = request.match_info["table"]
-    table = inst.tables.get(name)
-    if table is None:
-        raise NotFound("table", f"unknown table '{name}' in instance '{inst.name}'")
-    return table
+from kijirest.state import CATALOG, STORE, instance_of, table_of
+from kijirest.views.common import json_response
 
 
 async def service(request: web.Request) -> web.Response:

@@ -1,0 +1,43 @@
+"""The errors the Kiji model raises for a client's mistakes, knowing nothing of HTTP.
+
+Parameter parsing (`params`, `query`), reading (`reader`) and writing (`writer`) raise a `Problem`
+that names *where* the mistake is (a parameter such as `limit`, or a body path such as
+`[0].cells.info.name[1].value`) and *what* was wrong. Only the HTTP layer (`errors.py`, its
+middleware and the stream's error tail) turns one into an answer: the status and KijiREST's
+`exceptionName` travel with the error so that the mapping lives in one place and the model stays
+usable outside aiohttp (the demo loader, the bench, tests).
+"""
+
+from __future__ import annotations
+
+
+class Problem(Exception):
+    """A client-visible mistake: where it is, what was wrong, and the answer it calls for."""
+
+    status = 400
+    exception_name = "KijiRESTException"
+
+    def __init__(self, where: str | None, what: str, *, status: int | None = None) -> None:
+        self.where = where
+        self.what = what
+        if status is not None:
+            self.status = status
+        super().__init__(self.detail)
+
+    @property
+    def detail(self) -> str:
+        return f"{self.where}: {self.what}" if self.where else self.what
+
+
+class BadInput(Problem):
+    """A parameter or body that cannot be served as given (400)."""
+
+    status = 400
+    exception_name = "IllegalArgumentException"
+
+
+class NotFound(Problem):
+    """An instance or table the gateway does not serve (404)."""
+
+    status = 404
+    exception_name = "WebApplicationException"
