@@ -54,7 +54,6 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     )
 
 
-_HTTP_NAMES = {404: "WebApplicationException", 405: "WebApplicationException", 413: "WebApplicationException"}
 
 
 def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
@@ -81,8 +80,12 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if exc.status < 400:
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-        name = _HTTP_NAMES.get(exc.status, "WebApplicationException")
-        return problem_response(problem(exc.status, _http_detail(request, exc), name), headers)
+        detail = _http_detail(request, exc)
+        return problem_response(problem(exc.status, detail, "WebApplicationException"), headers)
+    except ConnectionError as exc:  # the client left while its request was read: nobody to answer
+        log.info("client went away during %s %s: %s", request.method, request.path_qs, exc)
+        request.protocol.force_close()
+        return problem_response(problem(400, "client went away", "IOException"))
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path_qs)
         return problem_response(problem_for(RuntimeError()))

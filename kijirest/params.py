@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from multidict import MultiMapping
 
+from kijirest.primitives import INT32_MAX
 from kijirest.problems import BadInput
 from kijirest.store.base import LATEST
 
@@ -45,6 +46,8 @@ def parse_versions(text: str | None) -> int | None:
     value = _integer("versions", text)
     if value < 1:
         raise BadInput("versions", f"must be a positive integer or 'all', got {text}")
+    if value > INT32_MAX:  # HBase counts versions in a Java int
+        raise BadInput("versions", f"must be at most {INT32_MAX} (or 'all'), got {text}")
     return value
 
 
@@ -72,12 +75,27 @@ def parse_timestamp(where: str, text: str | None) -> int | None:
     return value
 
 
+#: more digits than any accepted value has (2^63 has 19): refused before int() is asked to convert
+#: them (Python refuses over 4,300 digits with a ValueError, and converting is quadratic before that)
+_MAX_DIGITS = 20
+
+
 def _integer(where: str, text: str) -> int:
     stripped = text.strip()
     body = stripped[1:] if stripped[:1] in "+-" else stripped
     if not body.isdigit() or not body.isascii():
-        raise BadInput(where, f"expected an integer, got {text!r}")
+        raise BadInput(where, f"expected an integer, got {_preview(text)}")
+    if len(body.lstrip("0")) > _MAX_DIGITS:
+        raise BadInput(where, f"number out of range ({len(body)} digits), got {_preview(text)}")
     return int(stripped)
+
+
+def _preview(text: str, width: int = 40) -> str:
+    """The value as a 400 shows it: quoted, and cut to `width` characters (an answer never
+    echoes a whole multi-kilobyte parameter)."""
+    if len(text) <= width:
+        return repr(text)
+    return repr(text[:width]) + f"... ({len(text)} characters)"
 
 
 def _timestamp(where: str, text: str) -> int:

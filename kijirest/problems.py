@@ -41,3 +41,10 @@ class NotFound(Problem):
 
     status = 404
     exception_name = "WebApplicationException"
+
+
+class UnsupportedMediaType(Problem):
+    """A body of a type the resource does not take (415)."""
+
+    status = 415
+    exception_name = "WebApplicationException"

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from kijirest.cells import CellDecodeError
 from kijirest.entity_id import KeyCodec, to_string_binary
 from kijirest.layouts.columns import ColumnNames
@@ -62,6 +64,31 @@ class RowReader:
         if not cells_json:
             return None
         return {"entityId": self.entity_id(key), "cells": cells_json}
+
+    def renderable(self, row: dict[str, Any], reason: str) -> dict[str, Any]:
+        """`row` with every cell whose value orjson cannot write (nested past its depth limit,
+        which only a store written by another tool can hold) shown as an "Error loading cell"
+        cell: one bad cell never aborts a stream or hides its row."""
+        dumps = orjson.dumps
+        for family, qualifiers in row["cells"].items():
+            for qualifier, versions in qualifiers.items():
+                for cell in versions:
+                    try:
+                        dumps(cell["value"])
+                    except orjson.JSONEncodeError as exc:
+                        log.warning(
+                            "table %s row %s column %s:%s ts %s: cannot render cell: %s",
+                            self._table,
+                            row["entityId"],
+                            family,
+                            qualifier,
+                            cell["timestamp"],
+                            exc,
+                        )
+                        cell["value"] = f"Error loading cell: {exc}"
+                        cell["writer_schema"] = -1
+        log.debug("row rendered cell by cell after: %s", reason)
+        return row
 
     def empty_row(self, key: bytes) -> dict[str, Any]:
         return {"entityId": self.entity_id(key), "cells": {}}

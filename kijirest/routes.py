@@ -1,4 +1,4 @@
-"""The URL table (api.md "Resources"), and CORS when it is switched on."""
+"""The URL table (api.md "Resources"), and CORS for the origins of the `cors` setting."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
+from kijirest.state import SETTINGS
 from kijirest.views import meta, rows
 
+#: the request headers the API reads: a preflight allows these and no others
 ALLOWED_HEADERS = "Content-Type, Accept, Authorization"
 
 
@@ -34,22 +36,32 @@ def setup_routes(app: web.Application) -> None:
     )
 
 
+def _allowed_origin(request: web.Request) -> str | None:
+    """The Access-Control-Allow-Origin value for this request's Origin, or None (no CORS)."""
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin is None:
+        return None
+    allowed = request.app[SETTINGS].cors
+    if "*" in allowed:
+        return "*"
+    return origin if origin in allowed else None
+
+
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """`cors: true`: answer preflights on every known path, and allow any origin on answers."""
-    origin = request.headers.get(hdrs.ORIGIN)
+    """`cors` set: answer preflights from allowed origins on every known path. Credentials are
+    never allowed; the allowed headers are the ones the API reads, not whatever was asked."""
     if request.method == hdrs.METH_OPTIONS and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
+        allow_origin = _allowed_origin(request)
         exc = request.match_info.http_exception
-        if exc is None or exc.status == 405:
+        if allow_origin is not None and (exc is None or exc.status == 405):
             allowed = sorted(exc.allowed_methods) if exc is not None else [request.method]
             return web.Response(
                 status=204,
                 headers={
-                    hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: origin or "*",
+                    hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: allow_origin,
                     hdrs.ACCESS_CONTROL_ALLOW_METHODS: ", ".join(allowed),
-                    hdrs.ACCESS_CONTROL_ALLOW_HEADERS: request.headers.get(
-                        hdrs.ACCESS_CONTROL_REQUEST_HEADERS, ALLOWED_HEADERS
-                    ),
+                    hdrs.ACCESS_CONTROL_ALLOW_HEADERS: ALLOWED_HEADERS,
                     hdrs.ACCESS_CONTROL_MAX_AGE: "86400",
                     hdrs.VARY: "Origin",
                 },
@@ -58,6 +70,9 @@ async def cors_middleware(request: web.Request, handler: Any) -> web.StreamRespo
 
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every answer (streams and errors included) allows the caller's origin."""
-    if hdrs.ORIGIN in request.headers:
-        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = "*"
+    """on_response_prepare: every answer (streams and errors included) to an allowed origin says so."""
+    allow_origin = _allowed_origin(request)
+    if allow_origin is not None:
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = allow_origin
+        if allow_origin != "*":
+            response.headers.add(hdrs.VARY, "Origin")

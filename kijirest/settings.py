@@ -23,10 +23,16 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     instances: tuple[str, ...] | None = None  # visible instances; None = all
-    cors: bool = False
+    #: origins allowed to call the API from a browser: () = none (no CORS headers at all); "*" =
+    #: any origin, only when written so (or as the spec's legacy `cors: true`); never with
+    #: credentials
+    cors: tuple[str, ...] = ()
     max_body_size: int = DEFAULT_MAX_BODY
     workers: int = 1
     demo: bool = False  # load conf/demo-rows.json into empty demo tables at start-up
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cors", cors_origins(self.cors))
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with every non-None value applied (command-line flags override the file)."""
@@ -40,7 +46,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "host": str,
     "port": int,
     "instances": list,
-    "cors": bool,
+    "cors": (bool, list),
     "max_body_size": int,
     "workers": int,
     "demo": bool,
@@ -70,6 +76,11 @@ def load_config(path: str | Path) -> Settings:
         # bool is an int in Python: reject it where a number is meant
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise SettingsError(f"{path}: {key}: expected {_type_name(expected)}, got {value!r}")
+        if key == "cors":
+            try:
+                value = cors_origins(value)
+            except SettingsError as exc:
+                raise SettingsError(f"{path}: {exc}") from None
         if key == "instances":
             if not all(isinstance(v, str) for v in value):
                 raise SettingsError(f"{path}: instances: expected a list of instance names")
@@ -84,6 +95,29 @@ def load_config(path: str | Path) -> Settings:
     return validate(settings, str(path))
 
 
+def cors_origins(value: Any) -> tuple[str, ...]:
+    """The `cors` setting as a tuple of origins: false/None/[] = none, true = ("*",) (the spec's
+    boolean form: any origin), a list = those origins (`scheme://host[:port]`, or "*")."""
+    if value is None or value is False:
+        return ()
+    if value is True:
+        return ("*",)
+    if isinstance(value, str):
+        value = [value]
+    origins = tuple(value)
+    for origin in origins:
+        if not isinstance(origin, str) or not (
+            origin == "*" or (origin.startswith(("http://", "https://")) and origin.count("/") == 2)
+        ):
+            raise SettingsError(
+                f"cors: expected origins such as 'https://app.example' (scheme://host[:port]) or '*', "
+                f"got {origin!r}"
+            )
+    if "*" in origins and len(origins) > 1:
+        raise SettingsError("cors: '*' allows every origin: give it alone or list the origins")
+    return origins
+
+
 def validate(settings: Settings, where: str = "settings") -> Settings:
     if not 0 <= settings.port <= 65535:
         raise SettingsError(f"{where}: port: must be between 0 and 65535, got {settings.port}")
@@ -95,4 +129,6 @@ def validate(settings: Settings, where: str = "settings") -> Settings:
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:
+    if t == (bool, list):
+        return "true, false or a list of origins"
     return {str: "a string", int: "an integer", bool: "true or false", list: "a list"}.get(t, str(t))  # type: ignore[arg-type]

@@ -46,11 +46,14 @@ async def _close(source: AsyncIterator[Any]) -> None:
             log.exception("closing a row source failed")
 
 
-def encode_lines(rows: Iterable[Any]) -> bytes:
+def encode_lines(rows: Iterable[Any], reader: RowReader) -> bytes:
     """Rows as one chunk of `\\r\\n`-terminated JSON lines."""
     parts = []
     for row in rows:
-        parts.append(orjson.dumps(row))
+        try:
+            parts.append(orjson.dumps(row))
+        except orjson.JSONEncodeError as exc:
+            parts.append(orjson.dumps(reader.renderable(row, str(exc))))
         parts.append(ROW_SEPARATOR)
     return b"".join(parts)
 
@@ -76,7 +79,7 @@ async def point_lines(
         keys = keys[:limit]
     for start in range(0, len(keys), batch_keys):
         stored = await store.get_rows(table, keys[start : start + batch_keys], read)
-        yield encode_lines(reader.row(r) or reader.empty_row(r[0]) for r in stored)
+        yield encode_lines((reader.row(r) or reader.empty_row(r[0]) for r in stored), reader)
 
 
 async def scan_lines(
@@ -109,7 +112,10 @@ async def scan_lines(
                 row = to_row(stored)
                 if row is None:
                     continue
-                line = dumps(row)
+                try:
+                    line = dumps(row)
+                except orjson.JSONEncodeError as exc:  # a cell nested past orjson's limit
+                    line = dumps(reader.renderable(row, str(exc)))
                 parts.append(line)
                 parts.append(sep)
                 sent += 1

@@ -26,6 +26,13 @@ from kijirest.primitives import now_ms
 from kijirest.problems import BadInput
 from kijirest.store.base import LATEST, Store
 
+#: Nesting limits of posted values and writer schemas. Anything accepted must read back: a row
+#: line adds 5 levels (row, cells, family, qualifier, cell) to its values, and orjson refuses to
+#: write past 254, so a deeper value would make its row unreadable for every reader; the schema
+#: parser and the codecs recurse once or twice per level.
+MAX_VALUE_DEPTH = 200
+MAX_SCHEMA_DEPTH = 100
+
 ROW_MEMBERS = frozenset(("entityId", "cells"))
 CELL_MEMBERS = frozenset(("value", "timestamp", "writer_schema"))
 
@@ -142,6 +149,8 @@ def _plan_cell(
     if "value" not in cell:
         raise BadInput(at(), "missing member 'value'")
     value = cell["value"]
+    if type(value) is dict or type(value) is list:
+        _check_depth(value, MAX_VALUE_DEPTH, at(".value"), "value")
     timestamp = cell.get("timestamp")
     if timestamp is not None and (type(timestamp) is not int or not 0 <= timestamp < LATEST):
         _timestamp(timestamp, at(".timestamp"))  # raises the precise error
@@ -202,6 +211,8 @@ def _writer_schema(
                 given = orjson.loads(given)
             except orjson.JSONDecodeError as exc:
                 raise BadInput(at(".writer_schema"), f"invalid schema JSON text: {exc}") from None
+        if type(given) is dict or type(given) is list:
+            _check_depth(given, MAX_SCHEMA_DEPTH, at(".writer_schema"), "schema")
         try:
             writer = parse_schema(given)
         except AvroSchemaError as exc:
@@ -264,6 +275,19 @@ def apply_writes(store: Store, table: TableContext, plan: WritePlan) -> list[str
     if pending:
         store.put_rows(table.hbase_name, pending)
     return [row.target for row in plan.rows]
+
+
+def _check_depth(value: Any, limit: int, where: str, what: str) -> None:
+    """BadInput when arrays/objects nest more than `limit` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise BadInput(where, f"the {what} nests deeper than {limit} levels of arrays and objects")
+        children = item.values() if type(item) is dict else item
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
 
 
 def _join(where: str, member: str) -> str:

@@ -219,7 +219,12 @@ def test_workers_share_one_port_and_one_store(servers, tmp_path: Path) -> None:
         body = orjson.dumps(
             {"entityId": ["w", f"r{i}", "c", 1, 2], "cells": {"info": {"label": [{"value": str(i)}]}}}
         )
-        req = urllib.request.Request(f"http://{host}:{port}{rows}", data=body, method="POST")
+        req = urllib.request.Request(
+            f"http://{host}:{port}{rows}",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 200
         eid = urllib.parse.quote(orjson.dumps(["w", f"r{i}", "c", 1, 2]).decode())

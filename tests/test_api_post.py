@@ -17,6 +17,8 @@ PLAYER = (
 )
 PREFIX = "/v1/instances/api/tables"
 
+JSON_BODY = {"Content-Type": "application/json"}
+
 
 def row(entity, column: str, *cells: dict, family: str = "v") -> dict:
     return {"entityId": entity, "cells": {family: {column: list(cells)}}}
@@ -295,9 +297,9 @@ async def test_value_not_valid_for_its_schema_is_400(api, uid, column, value) ->
 
 async def test_string_with_a_lone_surrogate_is_400(api, uid) -> None:
     body = ('[{"entityId": ["' + uid + '"], "cells": {"v": {"str": [{"value": "a\\ud800b"}]}}}]').encode()
-    (await api.request("POST", api.rows_path("kinds"), data=body)).problem(400)
+    (await api.request("POST", api.rows_path("kinds"), data=body, headers=JSON_BODY)).problem(400)
     body = b'{"entityId": ["\\ud800"], "cells": {"v": {"str": [{"value": "x"}]}}}'
-    (await api.request("POST", api.rows_path("kinds"), data=body)).problem(400)
+    (await api.request("POST", api.rows_path("kinds"), data=body, headers=JSON_BODY)).problem(400)
     assert (await cells_of(api, "kinds", [uid])) == {}
 
 
@@ -348,7 +350,7 @@ async def test_bad_cells_are_400(api, uid, cells, where) -> None:
     ],
 )
 async def test_malformed_bodies_are_400(api, body) -> None:
-    (await api.request("POST", api.rows_path("kinds"), data=body)).problem(400)
+    (await api.request("POST", api.rows_path("kinds"), data=body, headers=JSON_BODY)).problem(400)
 
 
 async def test_entity_id_errors_use_the_encodings_messages(api, uid) -> None:

@@ -110,7 +110,11 @@ async def test_posted_rows_hold_the_cells_the_loader_writes(bench_api: Any, load
     """The write measurement's POST bodies and the loader write the same cells."""
     _, uids = loaded
     body = orjson.dumps([data.post_row(i) for i in range(5)])
-    resp = await bench_api.post(f"/v1/instances/{data.INSTANCE}/tables/{data.WRITE_TABLE}/rows", data=body)
+    resp = await bench_api.post(
+        f"/v1/instances/{data.INSTANCE}/tables/{data.WRITE_TABLE}/rows",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status == 200, await resp.text()
     resp = await bench_api.get(
         f"/v1/instances/{data.INSTANCE}/tables/{data.WRITE_TABLE}/rows", params={"limit": "-1"}

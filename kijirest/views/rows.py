@@ -9,16 +9,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from kijirest.catalog import TableContext
-from kijirest.problems import BadInput
 from kijirest.query import SCAN_BATCH_ROWS, parse_delete_query, parse_row_query
 from kijirest.state import STORE, table_of
 from kijirest.store.base import Store
 from kijirest.streaming import no_lines, point_lines, scan_lines, stream_rows
-from kijirest.views.common import json_response, stream_content_type
+from kijirest.views.common import json_response, read_json_body, stream_content_type
 from kijirest.writer import apply_writes, plan_writes
 
 
@@ -44,11 +42,7 @@ async def get_rows(request: web.Request) -> web.StreamResponse:
 
 async def post_rows(request: web.Request) -> web.Response:
     table = table_of(request)
-    body = await request.read()
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadInput("body", f"malformed JSON: {exc}") from None
+    document = await read_json_body(request)
     # validation may read the schema table and writing is blocking: both run in the store's pool,
     # in one hand-off (the whole body is validated before anything is written)
     targets = await request.app[STORE].run_on_store(_write_document, table, document)
