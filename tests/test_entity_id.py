@@ -28,7 +28,7 @@ from kijirest.entity_id import (
 )
 from kijirest.layouts.model import KeyComponent, RowKeySpec
 from kijirest.primitives import successor
-from kijirest.store.memory import compile_row_regex
+from kijirest.store.semantics import compile_row_regex
 
 
 def md5(data: bytes) -> bytes:

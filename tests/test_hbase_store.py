@@ -29,7 +29,8 @@ from kijirest.store.base import (
     StoreError,
     StoreUnavailable,
 )
-from kijirest.store.hbase import T2, HBaseStore
+from kijirest.store.hbase import HBaseStore
+from kijirest.store.hbase.thrift import thrift2
 
 REPO = Path(__file__).resolve().parent.parent
 HBASE_ENV = "KIJIREST_HBASE"
@@ -416,17 +417,17 @@ def test_invalid_row_regex_is_a_value_error(hbase, table_name) -> None:
 
 def _need_c_reader() -> None:
     """Skip without the C reader; in CI (which installs a compiler's build) fail instead."""
-    from kijirest.store import hbase as module
+    from kijirest.store.hbase import fastread
 
-    if module._fast is None:
+    if fastread.c_reader is None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("kijirest.store._thrift2fast was not built")
-        pytest.skip("kijirest.store._thrift2fast is not built (pip install -e . with a C compiler)")
+            pytest.fail("kijirest.store.hbase._thrift2fast was not built")
+        pytest.skip("kijirest.store.hbase._thrift2fast is not built (pip install -e . with a C compiler)")
 
 
 @pytest.fixture(params=["c-reader", "thriftpy2"])
 def reader(request) -> Iterator[str]:
-    """Scan replies read by the C reader (kijirest/store/_thrift2fast.c) or by thriftpy2 alone: the
+    """Scan replies read by the C reader (kijirest/store/hbase/_thrift2fast.c) or by thriftpy2 alone: the
     session's store and every store a test makes here read the same way."""
     if request.param == "c-reader":
         _need_c_reader()
@@ -470,19 +471,19 @@ def test_large_replies_read_whole(hbase, table_name, reader) -> None:
 def test_an_error_reply_raises_as_on_the_thriftpy2_path(hbase) -> None:
     """getScannerRows of an unknown scanner id: the C reader's path hands the exception reply to
     thriftpy2, so the same exception comes out, and the connection stays usable."""
-    from kijirest.store import hbase as module
+    from kijirest.store.hbase import fastread, pool
 
     _need_c_reader()
     store, _ = hbase
     errors = []
     for _ in range(2):
-        with store._t2.connection() as (conn, _reused):
-            with pytest.raises(module._REPLIES) as fast_error:
-                module._scanner_rows_fast(conn, 987654321, 10)
-            with pytest.raises(module._REPLIES) as thriftpy2_error:
+        with store._thrift2_pool.connection() as (conn, _reused):
+            with pytest.raises(pool.SERVER_REPLIES) as fast_error:
+                fastread.scanner_rows(conn, 987654321, 10)
+            with pytest.raises(pool.SERVER_REPLIES) as thriftpy2_error:
                 conn.client.getScannerRows(987654321, 10)
             errors.append((fast_error.value, thriftpy2_error.value))
-            assert conn.client.tableExists(T2.TTableName(qualifier=b"no_such_table")) is False
+            assert conn.client.tableExists(thrift2.TTableName(qualifier=b"no_such_table")) is False
     for fast_exc, thriftpy2_exc in errors:
         assert type(fast_exc) is type(thriftpy2_exc)
         assert vars(fast_exc) == vars(thriftpy2_exc)
@@ -502,7 +503,7 @@ def test_scan_resumes_when_the_server_loses_the_scanner(hbase, table_name, reade
             if len(seen) == 8:
                 # what a scanner lease expiry does: the server forgets the id behind our back
                 lost = scanner._scanner_id
-                store._t2_call(name, lambda c, lost=lost: c.closeScanner(lost))
+                store._thrift2_call(name, lambda c, lost=lost: c.closeScanner(lost))
     assert seen == keys
 
 
@@ -599,15 +600,15 @@ def test_idl_subset_agrees_with_the_hbase_jar(tmp_path: Path) -> None:
     ref_path = tmp_path / "hbase.thrift"
     ref_path.write_bytes(text)
     ref = thriftpy2.load(str(ref_path), module_name="kijirest_ref_hbase_thrift")
-    from kijirest.store.hbase import T2
+    from kijirest.store.hbase.thrift import thrift2
 
     def same(a: dict, b: dict, what: str) -> None:
         for fid, spec in a.items():
             assert fid in b, f"{what}: field {fid} not in HBase's IDL"
             assert (b[fid][0], b[fid][1]) == (spec[0], spec[1]), f"{what}: field {fid}"
 
-    for attr in dir(T2):
-        mine = getattr(T2, attr)
+    for attr in dir(thrift2):
+        mine = getattr(thrift2, attr)
         if attr == "THBaseService":
             for method in mine.thrift_services:
                 for part in ("_args", "_result"):

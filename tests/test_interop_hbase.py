@@ -105,7 +105,7 @@ async def client(aiohttp_client: Any, instance: tuple[str, Path], raw: happybase
 
 
 async def post(client: Any, path: str, body: Any) -> Any:
-    resp = await client.post(path, data=orjson.dumps(body))
+    resp = await client.post(path, data=orjson.dumps(body), headers={"Content-Type": "application/json"})
     assert resp.status == 200, await resp.text()
     return await resp.json()
 

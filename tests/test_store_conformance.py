@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from async_store import AsyncStore
 
 from kijirest.store.base import (
     LATEST,
@@ -26,7 +27,7 @@ from kijirest.store.base import (
     TableNotFound,
 )
 from kijirest.store.memory import MemoryStore
-from kijirest.store.runner import COALESCE_WAVES, AsyncStore
+from kijirest.store.runner import COALESCE_WAVES
 
 ALL = ReadOptions(max_versions=None)
 HOUR_MS = 3_600_000

@@ -1,4 +1,4 @@
-"""The C reader of Thrift 2 scan replies (kijirest/store/_thrift2fast.c), against replies written by
+"""The C reader of Thrift 2 scan replies (kijirest/store/hbase/_thrift2fast.c), against replies written by
 thriftpy2 (an independent writer of the same protocol). Its use on a real HBase is covered by the
 HBase runs of the store conformance suite; the fallback without it by test_hbase_store.py."""
 
@@ -13,10 +13,11 @@ from thriftpy2.protocol import TCyBinaryProtocolFactory
 from thriftpy2.thrift import TPayload, TType
 from thriftpy2.utils import serialize
 
-from kijirest.store.hbase import T2, _scanner_rows_request
+from kijirest.store.hbase.fastread import scanner_rows_request
+from kijirest.store.hbase.thrift import thrift2
 
 try:
-    from kijirest.store import _thrift2fast as fast
+    from kijirest.store.hbase import _thrift2fast as fast
 except ImportError:  # not built (no C compiler at install time)
     fast = None
 
@@ -25,8 +26,10 @@ except ImportError:  # not built (no C compiler at install time)
 def _built() -> None:
     if fast is None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("kijirest.store._thrift2fast was not built (setup.py; is a C compiler installed?)")
-        pytest.skip("kijirest.store._thrift2fast is not built (pip install -e . with a C compiler)")
+            pytest.fail(
+                "kijirest.store.hbase._thrift2fast was not built (setup.py; is a C compiler installed?)"
+            )
+        pytest.skip("kijirest.store.hbase._thrift2fast is not built (pip install -e . with a C compiler)")
 
 
 PROTOCOL = TCyBinaryProtocolFactory()
@@ -44,7 +47,7 @@ class FutureCell(TPayload):
         5: (TType.STRING, "tags", False),
         6: (TType.BYTE, "type", False),
         7: (TType.MAP, "attrs", (TType.STRING, (TType.LIST, TType.I32)), False),
-        8: (TType.STRUCT, "nested", T2.TTimeRange, False),
+        8: (TType.STRUCT, "nested", thrift2.TTimeRange, False),
         9: (TType.DOUBLE, "weight", False),
         10: (TType.SET, "flags", TType.BOOL, False),
         11: (TType.I16, "small", False),
@@ -65,17 +68,17 @@ class FutureResult(TPayload):
 
 def reply(results: list) -> tuple[bytes, int, int]:
     """The serialized success struct of getScannerRows_result, where its rows start, how many."""
-    data = serialize(T2.THBaseService.getScannerRows_result(success=results), PROTOCOL)
+    data = serialize(thrift2.THBaseService.getScannerRows_result(success=results), PROTOCOL)
     assert data[0] == TType.LIST and data[1:3] == b"\0\0" and data[3] == TType.STRUCT
     return data, 8, struct.unpack_from(">i", data, 4)[0]
 
 
 def plain_rows(n: int, cells: int = 3) -> list:
     return [
-        T2.TResult(
+        thrift2.TResult(
             row=b"row\x00\xff%d" % i,
             columnValues=[
-                T2.TColumnValue(
+                thrift2.TColumnValue(
                     family=b"B", qualifier=b"q%d" % j, value=bytes(range(j)) * (1 + i % 3), timestamp=j - 1
                 )
                 for j in range(cells)
@@ -108,7 +111,7 @@ def test_unknown_fields_of_any_type_are_skipped() -> None:
             tags=b"t",
             type=4,
             attrs={b"a": [1, 2], b"b": []},
-            nested=T2.TTimeRange(minStamp=1, maxStamp=2),
+            nested=thrift2.TTimeRange(minStamp=1, maxStamp=2),
             weight=0.5,
             flags={True},
             small=-3,
@@ -123,8 +126,8 @@ def test_unknown_fields_of_any_type_are_skipped() -> None:
 
 
 def test_missing_row_and_timestamp_read_as_none_missing_cells_as_empty() -> None:
-    cell = T2.TColumnValue(family=b"f", qualifier=b"q", value=b"v")
-    payload = serialize(T2.TResult(columnValues=[cell]), PROTOCOL)
+    cell = thrift2.TColumnValue(family=b"f", qualifier=b"q", value=b"v")
+    payload = serialize(thrift2.TResult(columnValues=[cell]), PROTOCOL)
     assert fast.parse_results(payload, 0, 1) == ([(None, [(b"f", b"q", None, b"v")])], len(payload))
     empty = serialize(FutureResult(row=b"r"), PROTOCOL)
     assert fast.parse_results(empty, 0, 1) == ([(b"r", [])], len(empty))
@@ -176,7 +179,7 @@ def test_positions_outside_the_buffer_raise() -> None:
 
 def test_message_end_and_skip_value() -> None:
     results = plain_rows(3)
-    body = serialize(T2.THBaseService.getScannerRows_result(success=results), PROTOCOL)
+    body = serialize(thrift2.THBaseService.getScannerRows_result(success=results), PROTOCOL)
     name = b"getScannerRows"
     message = struct.pack(">Ii", 0x80010002, len(name)) + name + struct.pack(">i", 0) + body
     assert fast.message_end(message) == len(message)
@@ -189,8 +192,8 @@ def test_message_end_and_skip_value() -> None:
 
 
 def test_the_request_is_what_thriftpy2_sends() -> None:
-    args = T2.THBaseService.getScannerRows_args(scannerId=77, numRows=1000)
+    args = thrift2.THBaseService.getScannerRows_args(scannerId=77, numRows=1000)
     name = b"getScannerRows"
     thriftpy2_bytes = struct.pack(">Ii", 0x80010001, len(name)) + name + struct.pack(">i", 0)
     thriftpy2_bytes += serialize(args, PROTOCOL)
-    assert _scanner_rows_request(77, 1000) == thriftpy2_bytes
+    assert scanner_rows_request(77, 1000) == thriftpy2_bytes

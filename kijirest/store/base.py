@@ -13,16 +13,22 @@ Every store gives exactly the answers HBase gives (encodings.md §5):
 
 The methods are blocking; `kijirest.store.runner.AsyncStore` runs them off the event loop.
 Scans are iterators of batches (lists of rows), never materialized; callers must `close()` them.
+
+The argument checks live here too, beside the types they check: every store refuses the same
+arguments with the same error (a name that works on one store works on HBase).
 """
 
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-FOREVER = 2147483647
-LATEST = 2**63 - 1  # HBase's "latest timestamp" marker; exclusive end of every time range
+from kijirest.primitives import INT32_MAX, INT64_MAX
+
+FOREVER = INT32_MAX  # HBase's TTL of "never expires" (Integer.MAX_VALUE seconds)
+LATEST = INT64_MAX  # HBase's "latest timestamp" marker; exclusive end of every time range
 
 #: One cell: (family, qualifier, timestamp in ms, value)
 Cell = tuple[bytes, bytes, int, bytes]
@@ -93,6 +99,10 @@ class ReadOptions:
     columns: tuple[ColumnSelector, ...] | None = None
     max_versions: int | None = 1
     time_range: tuple[int, int] = (0, LATEST)
+
+
+#: the default of get_rows (ReadOptions is frozen, so one shared instance is safe)
+DEFAULT_READ = ReadOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,3 +211,90 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook: stores without resources keep it
         """Release connections and files."""
+
+
+# -- argument checks (the same for every store) ---------------------------------------------------
+
+_MAX_KEY_LENGTH = 32767  # HBase's Short.MAX_VALUE row length limit
+_TABLE_NAME = re.compile(r"(?:[A-Za-z0-9_]+:)?[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+
+
+def check_table_name(table: str) -> None:
+    """HBase's table-name rule, so a name that works here also works on HBase."""
+    if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table) or table.startswith("."):
+        raise ValueError(f"invalid table name {table!r}: use letters, digits, '_', '-', '.' (not first)")
+
+
+def check_families(families: Sequence[FamilySpec]) -> dict[bytes, FamilySpec]:
+    """Validate the families of a new table; returns them by name."""
+    if not families:
+        raise ValueError("a table needs at least one column family")
+    out: dict[bytes, FamilySpec] = {}
+    for spec in families:
+        if not isinstance(spec, FamilySpec):
+            raise TypeError(f"families must be FamilySpec, not {type(spec).__name__}")
+        if not isinstance(spec.name, bytes) or not spec.name:
+            raise ValueError(f"invalid family name {spec.name!r}: non-empty bytes required")
+        if b":" in spec.name:
+            raise ValueError(f"invalid family name {spec.name!r}: ':' is not allowed")
+        if spec.name in out:
+            raise ValueError(f"duplicate family {spec.name!r}")
+        if spec.max_versions < 1:
+            raise ValueError(f"family {spec.name!r}: max_versions must be >= 1, not {spec.max_versions}")
+        if spec.ttl_seconds < 1:
+            raise ValueError(f"family {spec.name!r}: ttl_seconds must be >= 1, not {spec.ttl_seconds}")
+        out[spec.name] = spec
+    return out
+
+
+def check_key(key: bytes) -> None:
+    if type(key) is not bytes:
+        raise TypeError(f"row key must be bytes, not {type(key).__name__}")
+    if not key:
+        raise ValueError("row key must not be empty")
+    if len(key) > _MAX_KEY_LENGTH:
+        raise ValueError(f"row key is {len(key)} bytes long, the limit is {_MAX_KEY_LENGTH}")
+
+
+def check_timestamp(ts: int) -> None:
+    if type(ts) is not int:
+        raise TypeError(f"timestamp must be int, not {type(ts).__name__}")
+    if not 0 <= ts < LATEST:
+        raise ValueError(f"timestamp {ts} out of range [0, 2^63-1)")
+
+
+def check_cells(table: str, families: dict[bytes, FamilySpec], cells: Sequence[Cell]) -> None:
+    """Check every cell before anything is written, so a bad cell writes nothing of the row."""
+    for cell in cells:
+        if type(cell) is not tuple or len(cell) != 4:
+            raise TypeError(f"a cell is a (family, qualifier, timestamp, value) tuple, not {cell!r}")
+        family, qualifier, ts, value = cell
+        if type(family) is not bytes or family not in families:
+            raise StoreError(f"table {table!r} has no column family {family!r}")
+        if type(qualifier) is not bytes:
+            raise TypeError(f"qualifier must be bytes, not {type(qualifier).__name__}")
+        check_timestamp(ts)
+        if type(value) is not bytes:
+            raise TypeError(f"cell value must be bytes, not {type(value).__name__}")
+
+
+def check_selectors(table: str, families: dict[bytes, FamilySpec], columns: Sequence[ColumnSelector]) -> None:
+    """Selectors of existing families; an empty list is refused (HBase would read or delete the
+    whole row for it, a caller meaning "nothing" would get everything)."""
+    if not columns:
+        raise ValueError("columns must hold at least one ColumnSelector (None means the whole row)")
+    for sel in columns:
+        if not isinstance(sel, ColumnSelector):
+            raise TypeError(f"columns must be ColumnSelector, not {type(sel).__name__}")
+        if sel.family not in families:
+            raise StoreError(f"table {table!r} has no column family {sel.family!r}")
+
+
+def check_scan(scan: Scan) -> None:
+    if type(scan.start) is not bytes or (scan.stop is not None and type(scan.stop) is not bytes):
+        raise TypeError("scan start and stop must be bytes")
+    if type(scan.batch_size) is not int or scan.batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, not {scan.batch_size!r}")
+    first = scan.first_batch_size
+    if first is not None and (type(first) is not int or first < 1):
+        raise ValueError(f"first_batch_size must be a positive int or None, not {first!r}")

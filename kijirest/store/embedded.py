@@ -17,7 +17,8 @@ concurrent writers through group commit: writes queue, one thread commits everyt
 one transaction with a savepoint per write (a failed write rolls back alone and raises in its
 caller; if the commit fails, every write of the group raises and none is acknowledged).
 
-Semantics are those of `kijirest.store.memory` (the shared read plan and visibility filter):
+Semantics are those of `kijirest.store.semantics` (shared with the memory store: read plan,
+visibility filter, delete targets, counters):
 delete markers are kept as rows of `marks` and applied on read; cells they hide for good are
 removed at once; versions beyond a family's max_versions are pruned on write.
 
@@ -39,7 +40,10 @@ from typing import Any
 
 import orjson
 
+from kijirest.primitives import INT32_MAX, now_ms, successor
 from kijirest.store.base import (
+    DEFAULT_READ,
+    LATEST,
     Cell,
     ColumnSelector,
     FamilySpec,
@@ -50,12 +54,6 @@ from kijirest.store.base import (
     Store,
     StoreError,
     TableNotFound,
-)
-from kijirest.store.memory import (
-    DEFAULT_READ,
-    Markers,
-    ReadPlan,
-    add_counter,
     check_cells,
     check_families,
     check_key,
@@ -63,16 +61,20 @@ from kijirest.store.memory import (
     check_selectors,
     check_table_name,
     check_timestamp,
+)
+from kijirest.store.semantics import (
+    Markers,
+    ReadPlan,
+    add_counter,
     compile_row_regex,
     delete_targets,
-    now_ms,
     plan_read,
     visible_cells,
 )
 
 DB_FILE = "store.sqlite3"
 _SCHEMA_VERSION = 1
-_NO_PRUNE = 2**31 - 1  # a family keeping "all" versions (Kiji's INT_MAX) is never pruned
+_NO_PRUNE = INT32_MAX  # a family keeping "all" versions (Kiji's INT_MAX) is never pruned
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
@@ -141,14 +143,6 @@ def _family_from_json(d: dict[str, Any]) -> FamilySpec:
     )
 
 
-def _prefix_end(prefix: bytes) -> bytes | None:
-    """The smallest byte string above every string starting with `prefix` (None: no bound)."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
-
-
 class _TableInfo:
     __slots__ = ("families", "id", "name")
 
@@ -196,7 +190,7 @@ class _Query:
         if low > 0:
             where.append("ts >= ?")
             params.append(low)
-        if plan.high < 2**63 - 1:
+        if plan.high < LATEST:
             where.append("ts < ?")
             params.append(plan.high)
         if read.columns is not None:
@@ -210,7 +204,7 @@ class _Query:
                     ors.append("(fam = ? AND qual = ?)")
                     params.extend((name, qual))
                 for prefix in fread.prefixes:
-                    end = _prefix_end(prefix)
+                    end = successor(prefix)
                     if end is None:
                         ors.append("(fam = ? AND qual >= ?)")
                         params.extend((name, prefix))
@@ -501,7 +495,7 @@ class EmbeddedStore(Store):
             stored: dict[bytes, list[bytes]] = {}
             for sel in columns or ():
                 if sel.qualifier is None and sel.prefix:
-                    end = _prefix_end(sel.prefix)
+                    end = successor(sel.prefix)
                     sql = "SELECT DISTINCT qual FROM cells WHERE t = ? AND row = ? AND fam = ? AND qual >= ?"
                     args: tuple[Any, ...] = (t, key, sel.family, sel.prefix)
                     if end is not None:

@@ -3,6 +3,9 @@
 Blocking stores (embedded, HBase) run every call in one bounded thread pool, so a slow disk or
 RegionServer never stalls the loop; a non-blocking store (memory: `blocking = False`) is called
 directly, since handing a microsecond call to a thread would cost more than the call.
+
+It wraps what the gateway calls: gets, scans, deletes, and `run` / `run_on_store` for blocking
+work that uses the store (a document's write plan, the schema table).
 """
 
 from __future__ import annotations
@@ -14,9 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from kijirest.store.base import (
-    Cell,
+    DEFAULT_READ,
     ColumnSelector,
-    FamilySpec,
     ReadOptions,
     Row,
     RowScanner,
@@ -29,7 +31,6 @@ T = TypeVar("T")
 DEFAULT_WORKERS = 8
 COALESCE_MAX_KEYS = 64  # larger gets (a long `eids`) go to the store on their own
 COALESCE_WAVES = 2  # store calls of one group in flight at once (HBase serves them side by side)
-_DEFAULT_READ = ReadOptions()
 _END = object()
 
 
@@ -58,32 +59,10 @@ class AsyncStore:
         return await self._call(fn, *args)
 
     async def run_on_store(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(store, *args)` where the store's calls run (blocking work handed the store itself)."""
+        """`fn(store, *args)` where the store's calls run (blocking work that uses the store)."""
         return await self._call(fn, self.store, *args)
 
-    # -- tables ---------------------------------------------------------------------------------
-    async def create_table(self, table: str, families: Sequence[FamilySpec]) -> bool:
-        return await self._call(self.store.create_table, table, families)
-
-    async def list_tables(self) -> list[str]:
-        return await self._call(self.store.list_tables)
-
-    async def table_families(self, table: str) -> dict[bytes, FamilySpec]:
-        return await self._call(self.store.table_families, table)
-
-    async def delete_table(self, table: str) -> None:
-        await self._call(self.store.delete_table, table)
-
     # -- writes ---------------------------------------------------------------------------------
-    async def put_row(self, table: str, key: bytes, cells: Sequence[Cell]) -> None:
-        await self._call(self.store.put_row, table, key, cells)
-
-    async def put_rows(self, table: str, rows: Sequence[tuple[bytes, Sequence[Cell]]]) -> None:
-        await self._call(self.store.put_rows, table, rows)
-
-    async def increment(self, table: str, key: bytes, family: bytes, qualifier: bytes, amount: int) -> int:
-        return await self._call(self.store.increment, table, key, family, qualifier, amount)
-
     async def delete(
         self,
         table: str,
@@ -95,7 +74,7 @@ class AsyncStore:
 
     # -- reads ----------------------------------------------------------------------------------
     async def get_rows(
-        self, table: str, keys: Sequence[bytes], read: ReadOptions = _DEFAULT_READ
+        self, table: str, keys: Sequence[bytes], read: ReadOptions = DEFAULT_READ
     ) -> list[Row]:
         """Rows by key. Small gets of the same table and read options that arrive together share
         one store call (one thread hand-off, one HBase round trip): a get joins the next call

@@ -1,6 +1,6 @@
 /*
- * kijirest.store._thrift2fast: the rows of a Thrift 2 `getScannerRows` reply, read straight into
- * the store's row tuples.
+ * kijirest.store.hbase._thrift2fast: the rows of a Thrift 2 `getScannerRows` reply, read straight
+ * into the store's row tuples.
  *
  * thriftpy2 decodes every TColumnValue into an object (one allocation, one Python-level setattr
  * per field) that the store then copies into a (family, qualifier, timestamp, value) tuple; at a
@@ -9,7 +9,7 @@
  * builds the tuples directly. It parses whole TResult structs only: given a buffer that holds a
  * part of a reply, it returns the complete rows and where the next one starts, so a reply is read
  * in one pass while it arrives. Everything around the list (message header, exceptions) stays in
- * Python and thriftpy2 (see hbase.py).
+ * Python and thriftpy2 (see fastread.py).
  *
  *   parse_results(buffer, pos, count) -> (rows, end)
  *       at most `count` TResult structs from buffer[pos:]; rows is a list of
