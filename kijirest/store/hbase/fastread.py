@@ -24,7 +24,7 @@ from kijirest.store.hbase.pool import Connection, socket_readable
 from kijirest.store.hbase.thrift import row_tuples, thrift2
 
 try:  # the C reader of scan replies (setup.py builds it when a C compiler is there)
-    from kijirest.store.hbase import _thrift2fast as c_reader
+    import kijirest.store.hbase._thrift2fast as c_reader
 except ImportError:  # pragma: no cover - depends on the install
     c_reader = None
 
