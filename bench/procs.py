@@ -164,9 +164,17 @@ class Gateway:
     """`python -m kijirest serve` as a subprocess; ready when it logs its listening line."""
 
     def __init__(
-        self, store: str, workdir: Path, *, workers: int = 1, name: str = "gateway", whatif: str = ""
+        self,
+        store: str,
+        workdir: Path,
+        *,
+        workers: int = 1,
+        name: str = "gateway",
+        whatif: str = "",
+        repo: Path = REPO,
     ) -> None:
         self.store = store
+        self.repo = repo  # the checkout whose kijirest runs (bench.ab: another revision)
         self.workers = workers
         self.whatif = whatif  # bench/whatif.py variants patched into this gateway
         self.log = workdir / f"{name}.log"
@@ -214,7 +222,7 @@ class Gateway:
             cmd[cmd.index("--log-level") + 1] = "INFO"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.repo
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
