@@ -13,7 +13,7 @@ HBase instantiates it by class name (`ProtobufUtil.toFilter`).
 
 from __future__ import annotations
 
-from kijirest.cells import encode_varint as _varint  # protobuf's varint is the same LEB128
+from kijirest.primitives import encode_varint as _varint  # protobuf's varint is the same LEB128
 
 _PKG = "org.apache.hadoop.hbase.filter."
 _EQUAL = 2  # hbase.pb.CompareType.EQUAL
