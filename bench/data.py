@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from kijirest.catalog import Catalog, TableContext, open_catalog
-from kijirest.cells import encode_varint
+from kijirest.primitives import encode_varint
 from kijirest.store.base import Store
 
 LAYOUTS = Path(__file__).resolve().parent / "layouts"

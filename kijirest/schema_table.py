@@ -13,15 +13,24 @@ import io
 import logging
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import fastavro
 
 from kijirest.avro.schema import PRIMITIVE_TYPES, Schema, canonical_text, parse_schema, schema_hash
-from kijirest.cells import SchemaEntry, encode_varint
+from kijirest.primitives import encode_varint, now_ms
 from kijirest.store.base import FOREVER, FamilySpec, ReadOptions, Scan, Store
 
-__all__ = ["SCHEMA_FAMILY", "SchemaEntry", "SchemaTable", "SchemaTableError", "decode_entry", "encode_entry"]
+__all__ = [
+    "SCHEMA_FAMILY",
+    "SchemaEntry",
+    "SchemaLookup",
+    "SchemaTable",
+    "SchemaTableError",
+    "decode_entry",
+    "encode_entry",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,36 @@ _ENTRY_SCHEMA = fastavro.parse_schema(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SchemaEntry:
+    """One schema-table entry: uid, MD5 hash of the canonical text, canonical text."""
+
+    uid: int
+    hash: bytes
+    text: str
+
+    @property
+    def id(self) -> int:
+        """The uid under the name `GET /v1/instances/<i>` lists it with."""
+        return self.uid
+
+    @property
+    def schema(self) -> str:
+        """The canonical text (the `avro_schema` of the instance listing)."""
+        return self.text
+
+
+class SchemaLookup(Protocol):
+    """How cells find writer schemas (implemented by `SchemaTable`; `cells.ColumnCodec` asks it).
+
+    Both calls may block on a cache miss (the table re-reads its store once); None = unknown.
+    """
+
+    def by_uid(self, uid: int) -> SchemaEntry | None: ...
+
+    def by_hash(self, schema_hash: bytes) -> SchemaEntry | None: ...
+
+
 class SchemaTableError(RuntimeError):
     """The schema table cannot be used (installation never finished, bad entry written, ...)."""
 
@@ -67,12 +106,8 @@ def decode_entry(data: bytes) -> SchemaEntry:
     return SchemaEntry(record["id"], bytes(record["hash"]), record["avro_schema"])
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class SchemaTable:
-    """The schema table of one instance over a Store (implements `cells.SchemaLookup`).
+    """The schema table of one instance over a Store (implements `SchemaLookup`).
 
     Call `install()` once at start-up. `get_or_create` is safe from several threads; several
     processes (or Kiji) may register concurrently: ids come from an atomic increment, and when two
@@ -112,7 +147,7 @@ class SchemaTable:
         self.store.create_table(self.hash_table, [SCHEMA_FAMILY])
         if created:
             self.store.put_row(
-                self.id_table, COUNTER_ROW, [(_FAMILY, _QUALIFIER, _now_ms(), (0).to_bytes(8, "big"))]
+                self.id_table, COUNTER_ROW, [(_FAMILY, _QUALIFIER, now_ms(), (0).to_bytes(8, "big"))]
             )
             for name in PRIMITIVE_TYPES:
                 self.get_or_create(parse_schema(name))
@@ -234,7 +269,7 @@ class SchemaTable:
                 uid = self.store.increment(self.id_table, COUNTER_ROW, _FAMILY, _QUALIFIER, 1) - 1
                 entry = SchemaEntry(uid, digest, canonical_text(schema))
                 data = encode_entry(entry)
-                ts = _now_ms()
+                ts = now_ms()
                 self.store.put_row(self.id_table, encode_varint(uid), [(_FAMILY, _QUALIFIER, ts, data)])
                 self.store.put_row(self.hash_table, digest, [(_FAMILY, _QUALIFIER, ts, data)])
                 log.info("schema table %s: registered uid %d: %s", self.instance, uid, entry.text)

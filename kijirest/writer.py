@@ -17,9 +17,10 @@ from typing import Any
 
 import orjson
 
+from kijirest.avro.codecs import CODECS
 from kijirest.avro.schema import AvroSchemaError, Schema, canonical_text, parse_schema, schema_hash
 from kijirest.catalog import TableContext
-from kijirest.cells import CODECS, CellEncodeError, ColumnCodec, encode_counter, encode_raw_bytes
+from kijirest.cells import CellEncodeError, ColumnCodec, encode_counter, encode_raw_bytes
 from kijirest.entity_id import EntityIdError, entity_id_from_json, java_url_encode, target_eid_text
 from kijirest.layouts.columns import UnknownColumnError
 from kijirest.primitives import now_ms

@@ -6,21 +6,20 @@ import hashlib
 
 import pytest
 
+from kijirest.avro.codecs import encode_datum
 from kijirest.avro.schema import PRIMITIVE_TYPES, Schema, canonical_text, parse_schema, parse_schema_text
 from kijirest.cells import (
     CellDecodeError,
     CellEncodeError,
     ColumnCodec,
-    SchemaEntry,
     cell_bytes,
     decode_counter,
-    decode_varint,
     encode_counter,
-    encode_datum,
     encode_raw_bytes,
-    encode_varint,
 )
 from kijirest.layouts.model import AvroSchemaRef, CellSpec
+from kijirest.primitives import decode_varint, encode_varint
+from kijirest.schema_table import SchemaEntry
 
 
 class Lookup:

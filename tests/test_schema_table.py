@@ -9,9 +9,17 @@ from collections.abc import Callable
 import pytest
 
 from kijirest.avro.schema import PRIMITIVE_TYPES, Schema, canonical_text, parse_schema
-from kijirest.cells import ColumnCodec, SchemaEntry, encode_varint
+from kijirest.cells import ColumnCodec
 from kijirest.layouts.model import CellSpec
-from kijirest.schema_table import SCHEMA_FAMILY, SchemaTable, SchemaTableError, decode_entry, encode_entry
+from kijirest.primitives import encode_varint
+from kijirest.schema_table import (
+    SCHEMA_FAMILY,
+    SchemaEntry,
+    SchemaTable,
+    SchemaTableError,
+    decode_entry,
+    encode_entry,
+)
 from kijirest.store.base import FOREVER, Store
 
 PRIMITIVE_HASHES = [

@@ -10,8 +10,9 @@ import fastavro
 import orjson
 import pytest
 
+from kijirest.avro.codecs import decode_datum, encode_datum, resolution_problem
 from kijirest.avro.schema import Schema, canonical_text, parse_schema, parse_schema_text
-from kijirest.cells import CellDecodeError, CellEncodeError, decode_datum, encode_datum, resolution_problem
+from kijirest.cells import CellDecodeError, CellEncodeError
 
 
 def S(value: object) -> Schema:

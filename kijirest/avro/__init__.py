@@ -1,4 +1,14 @@
-"""Avro for kijirest: Avro-Java 1.7.6 schema reading and canonical text (`schema`)."""
+"""Avro for kijirest, as Avro-Java 1.7.6 (the version Kiji uses) reads, resolves and prints it.
+
+- `schema`: schemas parsed with 1.7.6's rules and printed as its canonical text (the schema table's).
+- `binary`: reading and skipping Avro binary primitives; how bad datum bytes fail.
+- `resolve`: writer → reader schema resolution compiled into readers that give JSON values.
+- `encode`: JSON values → Avro binary datums, with located errors.
+- `codecs`: the cache of readers and encoders per schema (pair), and the datum entry points.
+
+Imports go one way: `kijirest.primitives` ← this package ← `kijirest.cells` / `kijirest.schema_table`;
+nothing here imports Kiji cells, the schema table, the store or HTTP.
+"""
 
 from kijirest.avro.schema import (
     PRIMITIVE_TYPES,

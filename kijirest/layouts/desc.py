@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
+from kijirest.primitives import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
+
 NAMESPACE = "org.kiji.schema.avro"
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
-LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
 class DecodeError(Exception):
@@ -297,7 +297,7 @@ def decode(t: Type, value: Any, path: tuple[str | int, ...] = ()) -> Any:
                 return value
         elif name == "int" or name == "long":
             if _is_int(value):
-                lo, hi = (INT_MIN, INT_MAX) if name == "int" else (LONG_MIN, LONG_MAX)
+                lo, hi = (INT32_MIN, INT32_MAX) if name == "int" else (INT64_MIN, INT64_MAX)
                 if not lo <= value <= hi:
                     raise DecodeError(path, f"expected {name}, got {value} (out of the {name} range)")
                 return value
