@@ -6,12 +6,12 @@ import hashlib
 
 import pytest
 
+from kijirest.avro.jackson import java_double_text
 from kijirest.avro.schema import (
     AvroSchemaError,
     Names,
     UndefinedNameError,
     canonical_text,
-    java_double_text,
     parse_schema,
     parse_schema_text,
     schema_hash,

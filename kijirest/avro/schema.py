@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
+
+from kijirest.avro.jackson import java_parse_double, json_text, quote, write_json
 
 __all__ = [
     "PRIMITIVE_TYPES",
@@ -36,8 +37,6 @@ __all__ = [
     "UndefinedNameError",
     "UnionSchema",
     "canonical_text",
-    "java_double_text",
-    "json_text",
     "parse_schema",
     "parse_schema_text",
     "schema_hash",
@@ -305,7 +304,7 @@ def _path_join(path: str, part: str) -> str:
 def _preview(value: Any) -> str:
     try:
         text = json_text(value)
-    except AvroSchemaError:
+    except ValueError:
         text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -383,7 +382,7 @@ class _Parser:
             if found is None:
                 full = _full_name(node, space)
                 raise UndefinedNameError(
-                    f"{path}: Undefined name: {_quote(node)}" if path else f"Undefined name: {_quote(node)}",
+                    f"{path}: Undefined name: {quote(node)}" if path else f"Undefined name: {quote(node)}",
                     full,
                 )
             return found
@@ -505,7 +504,7 @@ class _Parser:
         tpath = _path_join(path, ".type")
         if isinstance(type_node, str) and self.lookup(type_node, space) is None:
             raise UndefinedNameError(
-                f"{tpath}: {_quote(type_node)} is not a defined name. The type of the {_quote(name)} field "
+                f"{tpath}: {quote(type_node)} is not a defined name. The type of the {quote(name)} field "
                 'must be a defined name or a {"type": ...} expression.',
                 _full_name(type_node, space),
             )
@@ -522,7 +521,7 @@ class _Parser:
             default = node["default"]
             if schema.type in ("float", "double") and isinstance(default, str):
                 try:
-                    default = _java_parse_double(default)
+                    default = java_parse_double(default)
                 except ValueError:
                     raise self.fail(
                         _path_join(path, ".default"),
@@ -541,30 +540,6 @@ def _full_name(name: str, space: str | None) -> str:
 
 def _is_java_int(value: Any) -> bool:
     return type(value) is int and -(2**31) <= value < 2**31
-
-
-_JAVA_TRIM = "".join(chr(i) for i in range(0x21))
-_JAVA_DEC = re.compile(
-    r"([+-]?)(?:(NaN)|(Infinity)|((?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)[fFdD]?)"
-)
-_JAVA_HEX = re.compile(r"([+-]?)(0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+)[fFdD]?")
-
-
-def _java_parse_double(text: str) -> float:
-    """Java's Double.valueOf(String): the grammar Avro uses for string defaults of float/double fields."""
-    s = text.strip(_JAVA_TRIM)
-    m = _JAVA_DEC.fullmatch(s)
-    if m:
-        sign, nan, inf, number = m.groups()
-        if nan:
-            return math.nan
-        value = math.inf if inf else float(number)
-        return -value if sign == "-" else value
-    m = _JAVA_HEX.fullmatch(s)
-    if m:
-        value = float.fromhex(m.group(2))
-        return -value if m.group(1) == "-" else value
-    raise ValueError(text)
 
 
 def parse_schema(value: object, names: Names | None = None) -> Schema:
@@ -618,106 +593,29 @@ def parse_schema_text(text: str, names: Names | None = None) -> Schema:
 # Writing (Avro 1.7.6 Schema.toString() through Jackson 1.x)
 # ---------------------------------------------------------------------------------------------------
 
-_ESCAPES = {i: f"\\u{i:04X}" for i in range(0x20)}
-_ESCAPES.update({0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r", 0x22: '\\"', 0x5C: "\\\\"})
-
-
-def _quote(text: str) -> str:
-    """A JSON string as Jackson 1.x writes it (only `"`, `\\` and controls escaped; uppercase hex)."""
-    return '"' + text.translate(_ESCAPES) + '"'
-
-
-def java_double_text(value: float) -> str:
-    """Java's Double.toString for a finite double, with the shortest round-trip digits."""
-    if value == 0.0:
-        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
-    sign = "-" if value < 0 else ""
-    mantissa, _, exp_text = repr(abs(value)).partition("e")
-    int_part, _, frac_part = mantissa.partition(".")
-    digits = int_part + frac_part
-    stripped = digits.lstrip("0")
-    # value = 0.<digits> x 10^dec_exp
-    dec_exp = len(int_part) + (int(exp_text) if exp_text else 0) - (len(digits) - len(stripped))
-    digits = stripped.rstrip("0") or "0"
-    if -3 < dec_exp <= 7:
-        if dec_exp > 0:
-            whole = digits[:dec_exp].ljust(dec_exp, "0")
-            return f"{sign}{whole}.{digits[dec_exp:] or '0'}"
-        return f"{sign}0.{'0' * -dec_exp}{digits}"
-    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{dec_exp - 1}"
-
-
-def _write_json(value: Any, out: list[str]) -> None:
-    if value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, str):
-        out.append(_quote(value))
-    elif isinstance(value, int):
-        out.append(str(int(value)))
-    elif isinstance(value, float):
-        if math.isnan(value):
-            out.append('"NaN"')
-        elif math.isinf(value):
-            out.append('"Infinity"' if value > 0 else '"-Infinity"')
-        else:
-            out.append(java_double_text(value))
-    elif isinstance(value, dict):
-        out.append("{")
-        first = True
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise AvroSchemaError(f"JSON object key is not a string: {key!r}")
-            if not first:
-                out.append(",")
-            first = False
-            out.append(_quote(key))
-            out.append(":")
-            _write_json(item, out)
-        out.append("}")
-    elif isinstance(value, (list, tuple)):
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _write_json(item, out)
-        out.append("]")
-    else:
-        raise AvroSchemaError(f"not a JSON value: {value!r}")
-
-
-def json_text(value: Any) -> str:
-    """Compact JSON text of a JSON value as Jackson 1.x prints a tree (Avro's defaults and properties)."""
-    out: list[str] = []
-    _write_json(value, out)
-    return "".join(out)
-
 
 def _write_props(props: dict[str, Any], out: list[str]) -> None:
     for key, value in props.items():
         out.append(",")
-        out.append(_quote(key))
+        out.append(quote(key))
         out.append(":")
-        _write_json(value, out)
+        write_json(value, out)
 
 
 def _write_named_header(schema: NamedSchema, type_name: str, space: str | None, out: list[str]) -> None:
     out.append('{"type":')
-    out.append(_quote(type_name))
+    out.append(quote(type_name))
     out.append(',"name":')
-    out.append(_quote(schema.name))
+    out.append(quote(schema.name))
     if schema.namespace is not None:
         if schema.namespace != space:
             out.append(',"namespace":')
-            out.append(_quote(schema.namespace))
+            out.append(quote(schema.namespace))
     elif space is not None:
         out.append(',"namespace":""')
     if schema.doc is not None:
         out.append(',"doc":')
-        out.append(_quote(schema.doc))
+        out.append(quote(schema.doc))
 
 
 def _write_aliases(schema: NamedSchema, out: list[str]) -> None:
@@ -731,7 +629,7 @@ def _write_aliases(schema: NamedSchema, out: list[str]) -> None:
         # an alias in the type's own namespace is written short
         if prefix is not None and alias.startswith(prefix) and "." not in alias[len(prefix) :]:
             alias = alias[len(prefix) :]
-        out.append(_quote(alias))
+        out.append(quote(alias))
     out.append("]")
 
 
@@ -740,7 +638,7 @@ def _write_schema(schema: Schema, space: str | None, written: set[str], out: lis
         full = schema.fullname
         if full in written:
             # a type already written: its name, short when it is in the current namespace
-            out.append(_quote(schema.name if schema.namespace in (None, space) else full))
+            out.append(quote(schema.name if schema.namespace in (None, space) else full))
             return
         written.add(full)
         if isinstance(schema, RecordSchema):
@@ -751,21 +649,21 @@ def _write_schema(schema: Schema, space: str | None, written: set[str], out: lis
                 if i:
                     out.append(",")
                 out.append('{"name":')
-                out.append(_quote(field.name))
+                out.append(quote(field.name))
                 out.append(',"type":')
                 _write_schema(field.schema, inner, written, out)
                 if field.doc is not None:
                     out.append(',"doc":')
-                    out.append(_quote(field.doc))
+                    out.append(quote(field.doc))
                 if field.default is not NO_DEFAULT:
                     out.append(',"default":')
-                    _write_json(field.default, out)
+                    write_json(field.default, out)
                 if field.order != "ascending":
                     out.append(',"order":')
-                    out.append(_quote(field.order))
+                    out.append(quote(field.order))
                 if field.aliases:
                     out.append(',"aliases":[')
-                    out.append(",".join(_quote(a) for a in field.aliases))
+                    out.append(",".join(quote(a) for a in field.aliases))
                     out.append("]")
                 _write_props(field.props, out)
                 out.append("}")
@@ -773,7 +671,7 @@ def _write_schema(schema: Schema, space: str | None, written: set[str], out: lis
         elif isinstance(schema, EnumSchema):
             _write_named_header(schema, "enum", space, out)
             out.append(',"symbols":[')
-            out.append(",".join(_quote(s) for s in schema.symbols))
+            out.append(",".join(quote(s) for s in schema.symbols))
             out.append("]")
         elif isinstance(schema, FixedSchema):
             _write_named_header(schema, "fixed", space, out)
@@ -800,11 +698,11 @@ def _write_schema(schema: Schema, space: str | None, written: set[str], out: lis
         out.append("}")
     elif schema.props:
         out.append('{"type":')
-        out.append(_quote(schema.type))
+        out.append(quote(schema.type))
         _write_props(schema.props, out)
         out.append("}")
     else:
-        out.append(_quote(schema.type))
+        out.append(quote(schema.type))
 
 
 def canonical_text(schema: Schema) -> str:
