@@ -91,12 +91,12 @@ class RowEncoder:
     def _column(self, family: str, qualifier: str) -> _ColumnEncoder:
         enc = self._columns.get((family, qualifier))
         if enc is None:
-            names = self.table.column_names
-            spec = names.cell_spec(family, qualifier)
+            column_names = self.table.column_names
+            spec = column_names.cell_spec(family, qualifier)
             codec = self.table.codec(spec)
             writer = codec.default_writer
             uid = self.table.schemas.get_or_create(writer)  # registers the record schema once
-            hf, hq = names.hbase_column(family, qualifier)
+            hf, hq = column_names.hbase_column(family, qualifier)
             enc = _ColumnEncoder(
                 hf, hq, encode_varint(uid), lambda value, w=writer, c=codec: c.encode_datum(value, w)
             )

@@ -268,7 +268,7 @@ class ApiClient:
         return hashlib.md5(data).digest()
 
     @staticmethod
-    def formatted_key(types: str, values: list[Any], hash_size: int = 2, rssi: int = 1) -> bytes:
+    def formatted_key(types: str, values: list[Any], hash_size: int = 2, range_scan_start: int = 1) -> bytes:
         """§1.4: `types` one letter per component (S string, I int, L long); None = null."""
         hashed = b""
         body = b""
@@ -281,14 +281,14 @@ class ApiClient:
             else:
                 packed = struct.pack(">i" if kind == "I" else ">q", value)
                 raw = part = bytes([packed[0] ^ 0x80]) + packed[1:]  # sign bit flipped
-            if i < rssi:
+            if i < range_scan_start:
                 hashed += raw
             body += part
         return hashlib.md5(hashed).digest()[:hash_size] + body
 
     @classmethod
     def docs_key(cls, *values: Any) -> bytes:
-        """Row key of the `docs` table (STRING, STRING, STRING, INTEGER, LONG; hash 2; rssi 1)."""
+        """Row key of the `docs` table (STRING, STRING, STRING, INTEGER, LONG; hash 2; range_scan_start 1)."""
         return cls.formatted_key("SSSIL", list(values))
 
     @classmethod

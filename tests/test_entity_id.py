@@ -35,9 +35,9 @@ def md5(data: bytes) -> bytes:
     return hashlib.md5(data).digest()
 
 
-def formatted(*types: str, hash_size: int = 2, rssi: int = 1, nsi: int = 1, suppress: bool = False):
+def formatted(*types: str, hash_size: int = 2, range_scan_start: int = 1, nullable_start: int = 1, suppress: bool = False):
     comps = tuple(KeyComponent(f"c{i}", t) for i, t in enumerate(types))
-    return RowKeySpec("FORMATTED", hash_size, suppress, comps, rssi, nsi)
+    return RowKeySpec("FORMATTED", hash_size, suppress, comps, range_scan_start, nullable_start)
 
 
 RAW = RowKeySpec("RAW")
@@ -123,7 +123,7 @@ def test_sign_flip_sorts_numerically():
 
 # --- §1.4 input checks -----------------------------------------------------------------------------
 
-S3 = formatted("STRING", "STRING", "STRING", nsi=2)
+S3 = formatted("STRING", "STRING", "STRING", nullable_start=2)
 MIXED = formatted("STRING", "INTEGER", "LONG")
 
 
@@ -158,7 +158,7 @@ MIXED = formatted("STRING", "INTEGER", "LONG")
         (MIXED, ["a\x00b"], "String component cannot contain \\u0000"),
         # two rules apply: the first one in the order of §1.4 wins
         (MIXED, ["a", 1.5, 1, 2], "Too many components in kiji Row Key"),
-        (formatted("STRING", "STRING", "STRING", nsi=3), ["a", None], "Too few components in kiji Row key"),
+        (formatted("STRING", "STRING", "STRING", nullable_start=3), ["a", None], "Too few components in kiji Row key"),
         (
             formatted("STRING", "STRING", "STRING"),
             ["a", None, 5],
@@ -214,7 +214,7 @@ def test_hash_size_comes_from_the_spec(hash_size):
 
 
 def test_hash_covers_components_below_rssi_without_terminators():
-    keys = formatted("STRING", "STRING", "STRING", hash_size=4, rssi=2)
+    keys = formatted("STRING", "STRING", "STRING", hash_size=4, range_scan_start=2)
     ab_c = encode_components(["ab", "c", "z"], keys)
     a_bc = encode_components(["a", "bc", "z"], keys)
     assert ab_c[:4] == a_bc[:4] == md5(b"abc")[:4]
@@ -225,19 +225,19 @@ def test_hash_covers_components_below_rssi_without_terminators():
 
 
 def test_numbers_are_hashed_with_their_flipped_bytes():
-    keys = formatted("STRING", "INTEGER", "STRING", hash_size=3, rssi=2)
+    keys = formatted("STRING", "INTEGER", "STRING", hash_size=3, range_scan_start=2)
     key = encode_components(["a", 5, "b"], keys)
     assert key == md5(b"a" + bytes.fromhex("80000005"))[:3] + b"a\x00" + bytes.fromhex("80000005") + b"b\x00"
 
 
 def test_nulls_inside_the_hashed_range_are_left_out():
-    keys = formatted("STRING", "STRING", rssi=2)
+    keys = formatted("STRING", "STRING", range_scan_start=2)
     assert encode_components(["a"], keys) == encode_components(["a", None], keys)
     assert encode_components(["a"], keys) == md5(b"a")[:2] + b"a\x00"
     assert entity_id_json(md5(b"a")[:2] + b"a\x00", keys) == ["a", None]
 
 
-SUPPRESSED = formatted("STRING", "INTEGER", hash_size=16, rssi=2, nsi=2, suppress=True)
+SUPPRESSED = formatted("STRING", "INTEGER", hash_size=16, range_scan_start=2, nullable_start=2, suppress=True)
 
 
 def test_suppressed_key_is_the_hash_only():
@@ -278,7 +278,7 @@ def test_suppressed_decoding_rules():
         (formatted("STRING"), b"HHa\x00b", "Extra bytes in hbase row key cannot be mapped to any component"),
         (MIXED, b"HH", "Too few components decoded from hbase row key"),
         (MIXED, b"H", "Too few components decoded from hbase row key"),
-        (formatted("STRING", "STRING", nsi=2), b"HHa\x00", "Too few components decoded from hbase row key"),
+        (formatted("STRING", "STRING", nullable_start=2), b"HHa\x00", "Too few components decoded from hbase row key"),
     ],
 )
 def test_undecodable_keys(keys, key, message):
@@ -554,7 +554,7 @@ def test_explicit_null_in_a_wildcard_requires_the_component_absent():
         (RAW, "[[]]", True),
         (HASH, "[[]]", True),
         (RowKeySpec("HASH_PREFIX", 2), "[[]]", True),
-        (formatted("STRING", "STRING", hash_size=16, rssi=2, suppress=True), '["a", []]', True),
+        (formatted("STRING", "STRING", hash_size=16, range_scan_start=2, suppress=True), '["a", []]', True),
         (WILD, '["a", []]', False),  # DELETE, and every other use without wildcards
     ],
 )
@@ -580,8 +580,8 @@ def test_wildcard_still_checks_types_and_count():
     assert error_of(parse_entity_id, '[[], 1, 2, "x", 3]', WILD, wildcard=True) == (
         "Too many components in kiji Row Key"
     )
-    # no nsi rule for wildcard arrays: the missing components are wildcards
-    nsi3 = formatted("STRING", "STRING", "STRING", nsi=3)
+    # no nullable_start rule for wildcard arrays: the missing components are wildcards
+    nsi3 = formatted("STRING", "STRING", "STRING", nullable_start=3)
     assert isinstance(parse_entity_id('["a", []]', nsi3, wildcard=True), Wildcard)
 
 
@@ -605,7 +605,7 @@ def test_successor(prefix, expected):
 
 
 def test_bounds_may_be_partial():
-    keys = formatted("STRING", "STRING", "INTEGER", nsi=3)
+    keys = formatted("STRING", "STRING", "INTEGER", nullable_start=3)
     h = md5(b"x")[:2]
     assert parse_bound('["x"]', keys) == h + b"x\x00"
     assert parse_bound("['x', 'y']", keys) == h + b"x\x00y\x00"
@@ -615,12 +615,12 @@ def test_bounds_may_be_partial():
     )
     assert parse_bound("hbase=\\x00", keys) == b"\x00"
     assert parse_bound("hbase_hex=ff", keys) == b"\xff"
-    # the same partial array is not a point entity ID (nsi 3)
+    # the same partial array is not a point entity ID (nullable_start 3)
     assert error_of(parse_entity_id, '["x"]', keys) == "Too few components in kiji Row key"
 
 
 def test_bounds_sort_like_components():
-    keys = formatted("STRING", "STRING", "INTEGER", nsi=1)
+    keys = formatted("STRING", "STRING", "INTEGER", nullable_start=1)
     ordered = [
         ["x"],
         ["x", ""],

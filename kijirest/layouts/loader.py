@@ -305,21 +305,21 @@ class _Builder:
         n = len(components)
         if n == 0:
             raise _Invalid((*p, "components"), "At least 1 component is required in row key format.")
-        rssi, nsi = k["range_scan_start_index"], k["nullable_start_index"]
+        range_scan_start, nullable_start = k["range_scan_start_index"], k["nullable_start_index"]
         if not 1 <= salt["hash_size"] <= 16:
             raise _Invalid((*p, "salt", "hash_size"), "Valid hash sizes are between 1 and 16")
-        if salt["suppress_key_materialization"] and rssi != n:
+        if salt["suppress_key_materialization"] and range_scan_start != n:
             raise _Invalid(
                 (*p, "range_scan_start_index"),
                 "Range scans are not supported if suppress_key_materialization is true. Please set "
                 "range_scan_start_index to components.size",
             )
-        if not 1 <= nsi <= n:
+        if not 1 <= nullable_start <= n:
             raise _Invalid(
                 (*p, "nullable_start_index"),
                 "Invalid index for nullable component. The second component onwards can be set to null.",
             )
-        if not 1 <= rssi <= n:
+        if not 1 <= range_scan_start <= n:
             raise _Invalid(
                 (*p, "range_scan_start_index"),
                 "Invalid range scan index. Range scans are supported starting with the second component.",
@@ -340,8 +340,8 @@ class _Builder:
             hash_size=salt["hash_size"],
             suppress_key_materialization=salt["suppress_key_materialization"],
             components=tuple(KeyComponent(c["name"], c["type"]) for c in components),
-            range_scan_start_index=rssi,
-            nullable_start_index=nsi,
+            range_scan_start_index=range_scan_start,
+            nullable_start_index=nullable_start,
         )
 
     # -- locality groups, families, columns -----------------------------------------------------
