@@ -35,7 +35,13 @@ def md5(data: bytes) -> bytes:
     return hashlib.md5(data).digest()
 
 
-def formatted(*types: str, hash_size: int = 2, range_scan_start: int = 1, nullable_start: int = 1, suppress: bool = False):
+def formatted(
+    *types: str,
+    hash_size: int = 2,
+    range_scan_start: int = 1,
+    nullable_start: int = 1,
+    suppress: bool = False,
+):
     comps = tuple(KeyComponent(f"c{i}", t) for i, t in enumerate(types))
     return RowKeySpec("FORMATTED", hash_size, suppress, comps, range_scan_start, nullable_start)
 
@@ -158,7 +164,11 @@ MIXED = formatted("STRING", "INTEGER", "LONG")
         (MIXED, ["a\x00b"], "String component cannot contain \\u0000"),
         # two rules apply: the first one in the order of §1.4 wins
         (MIXED, ["a", 1.5, 1, 2], "Too many components in kiji Row Key"),
-        (formatted("STRING", "STRING", "STRING", nullable_start=3), ["a", None], "Too few components in kiji Row key"),
+        (
+            formatted("STRING", "STRING", "STRING", nullable_start=3),
+            ["a", None],
+            "Too few components in kiji Row key",
+        ),
         (
             formatted("STRING", "STRING", "STRING"),
             ["a", None, 5],
@@ -278,7 +288,11 @@ def test_suppressed_decoding_rules():
         (formatted("STRING"), b"HHa\x00b", "Extra bytes in hbase row key cannot be mapped to any component"),
         (MIXED, b"HH", "Too few components decoded from hbase row key"),
         (MIXED, b"H", "Too few components decoded from hbase row key"),
-        (formatted("STRING", "STRING", nullable_start=2), b"HHa\x00", "Too few components decoded from hbase row key"),
+        (
+            formatted("STRING", "STRING", nullable_start=2),
+            b"HHa\x00",
+            "Too few components decoded from hbase row key",
+        ),
     ],
 )
 def test_undecodable_keys(keys, key, message):
