@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from kijirest.avro.jackson import java_parse_double, json_text, quote, write_json
+from kijirest.primitives import INT32_MAX, INT32_MIN
 
 __all__ = [
     "PRIMITIVE_TYPES",
@@ -539,7 +540,7 @@ def _full_name(name: str, space: str | None) -> str:
 
 
 def _is_java_int(value: Any) -> bool:
-    return type(value) is int and -(2**31) <= value < 2**31
+    return type(value) is int and INT32_MIN <= value <= INT32_MAX
 
 
 def parse_schema(value: object, names: Names | None = None) -> Schema:
