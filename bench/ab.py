@@ -69,13 +69,13 @@ def ensure_hbase(uri: str, rows: int) -> None:
     host, port = "127.0.0.1", 9090
     if data.hbase_loaded_rows(host, port) >= rows:
         return
-    store = open_store(uri)
+    store = open_store(uri)  # open while loading: the encoder reads the schema table through it
     try:
         table = data.open_bench_catalog(store).instances[data.INSTANCE].tables[data.TABLE]
+        log(f"loading {rows} rows into HBase")
+        data.load_hbase(data.RowEncoder(table), host, port, rows)
     finally:
         store.close()
-    log(f"loading {rows} rows into HBase")
-    data.load_hbase(data.RowEncoder(table), host, port, rows)
 
 
 def rows_url(gw: Gateway, query: str) -> str:
