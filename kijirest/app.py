@@ -17,9 +17,10 @@ from aiohttp import web
 from kijirest.catalog import Catalog, StartupError, open_catalog
 from kijirest.demo import load_demo_rows
 from kijirest.errors import error_middleware
+from kijirest.loglimit import LogLimiter
 from kijirest.routes import add_cors_headers, cors_middleware, setup_routes
 from kijirest.settings import Settings
-from kijirest.state import CATALOG, SETTINGS, STORE
+from kijirest.state import CATALOG, LOG_LIMITER, SETTINGS, STORE
 from kijirest.store import open_store
 from kijirest.store.base import Store
 from kijirest.store.runner import AsyncStore
@@ -66,6 +67,7 @@ async def init_app(settings: Settings) -> web.Application:
     if settings.cors:
         app.on_response_prepare.append(add_cors_headers)
     app[SETTINGS] = settings
+    app[LOG_LIMITER] = LogLimiter()
     app.cleanup_ctx.append(_resources)
     setup_routes(app)
     return app

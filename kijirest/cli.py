@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument(
-            "--config", help="YAML file with layouts, store, host, port, instances, cors, max_body_size"
+            "--config",
+            help="YAML file with layouts, store, host, port, instances, cors, max_body_size, "
+            "keepalive_timeout, header_timeout, body_timeout, max_connections (docs/operations.md)",
         )
         p.add_argument("--layouts", help="directory of <instance>/<table>.json layout files")
         p.add_argument("--store", help="memory: | embedded:PATH | hbase://HOST[:PORT][?thrift2_port=N]")
@@ -138,13 +140,32 @@ def _worker_main(settings: Settings) -> None:
     sys.exit(asyncio.run(_serve(settings, reuse_port=True)))
 
 
+def _warn_if_descriptors_run_out_first(settings: Settings) -> None:
+    import resource
+
+    from kijirest.settings import DESCRIPTOR_MARGIN
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and settings.max_connections + DESCRIPTOR_MARGIN > soft:
+        log.warning(
+            "max_connections %s leaves fewer than %s of the process's %s descriptors (ulimit -n) to "
+            "the rest: past them new connections fail to be accepted instead of being answered 503",
+            settings.max_connections,
+            DESCRIPTOR_MARGIN,
+            soft,
+        )
+
+
 async def _serve(settings: Settings, *, reuse_port: bool) -> int:
     from aiohttp import web
 
     from kijirest.app import init_app
+    from kijirest.server import EdgeRunner, install_loop_error_limiter
 
+    install_loop_error_limiter(asyncio.get_running_loop())
+    _warn_if_descriptors_run_out_first(settings)
     app = await init_app(settings)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0, handle_signals=False)
+    runner = EdgeRunner(app, access_log=None, shutdown_timeout=5.0, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
     try:
@@ -153,6 +174,14 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
         sockets = getattr(server, "sockets", None) or []
         port = sockets[0].getsockname()[1] if sockets else settings.port
         log.info("kijirest listening on http://%s:%s", settings.host, port)
+        log.info(
+            "connections: max_connections %s, keepalive_timeout %s s, header_timeout %s s, "
+            "body_timeout %s s",
+            settings.max_connections,
+            settings.keepalive_timeout,
+            settings.header_timeout,
+            settings.body_timeout,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

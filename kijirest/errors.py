@@ -16,7 +16,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from kijirest.loglimit import left_out_note
 from kijirest.problems import Problem
+from kijirest.state import LOG_LIMITER
 from kijirest.store.base import StoreUnavailable
 
 log = logging.getLogger("kijirest")
@@ -61,8 +63,6 @@ def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
         return f"path: no resource at {request.path}"
     if exc.status == 405:
         return f"method: {request.method} is not allowed on {request.path}"
-    if exc.status == 413:
-        return "body: request body is larger than the configured max_body_size"
     return exc.reason or HTTPStatus(exc.status).phrase
 
 
@@ -83,7 +83,10 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         detail = _http_detail(request, exc)
         return problem_response(problem(exc.status, detail, "WebApplicationException"), headers)
     except ConnectionError as exc:  # the client left while its request was read: nobody to answer
-        log.info("client went away during %s %s: %s", request.method, request.path_qs, exc)
+        left_out = request.app[LOG_LIMITER].allow("client went away")
+        if left_out is not None:
+            note = left_out_note(left_out)
+            log.info("client went away during %s %s: %s%s", request.method, request.path_qs, exc, note)
         request.protocol.force_close()
         return problem_response(problem(400, "client went away", "IOException"))
     except Exception:

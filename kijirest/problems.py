@@ -48,3 +48,24 @@ class UnsupportedMediaType(Problem):
 
     status = 415
     exception_name = "WebApplicationException"
+
+
+class TooLarge(Problem):
+    """A body over the `max_body_size` setting (413)."""
+
+    status = 413
+    exception_name = "WebApplicationException"
+
+
+class RequestTimeout(Problem):
+    """A request body that stopped arriving (408)."""
+
+    status = 408
+    exception_name = "WebApplicationException"
+
+
+class ExpectationFailed(Problem):
+    """An `Expect` header other than 100-continue (417)."""
+
+    status = 417
+    exception_name = "WebApplicationException"

@@ -8,19 +8,22 @@ from aiohttp import hdrs, web
 
 from kijirest.state import SETTINGS
 from kijirest.views import meta, rows
+from kijirest.views.common import expect_json_body, expect_no_body
 
 #: the request headers the API reads: a preflight allows these and no others
 ALLOWED_HEADERS = "Content-Type, Accept, Authorization"
 
 
 def setup_routes(app: web.Application) -> None:
-    """Every resource answers with and without a trailing slash; GET routes answer HEAD too."""
+    """Every resource answers with and without a trailing slash; GET routes answer HEAD too.
+    `Expect: 100-continue` is answered 413 / 415 before the body is sent when it would be refused."""
 
     def add(path: str, get: Any, **others: Any) -> None:
         for p in (path, path + "/"):
-            app.router.add_get(p, get)
+            app.router.add_get(p, get, expect_handler=expect_no_body)
             for method, handler in others.items():
-                app.router.add_route(method.upper(), p, handler)
+                expect = expect_json_body if method == "post" else expect_no_body
+                app.router.add_route(method.upper(), p, handler, expect_handler=expect)
 
     add("/v1", meta.service)
     add("/v1/version", meta.version)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+import resource
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,17 @@ import yaml
 
 DEFAULT_STORE = "embedded:./kijirest-data"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+#: descriptors kept free for the store, log files and the listening socket (max_connections' margin)
+DESCRIPTOR_MARGIN = 256
+
+
+def default_max_connections() -> int:
+    """min(4096, the process's soft RLIMIT_NOFILE - 256): connections beyond the descriptors the
+    process may open cannot be refused gracefully (accept() itself fails)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 4096
+    return min(4096, soft - DESCRIPTOR_MARGIN) if soft >= 2 * DESCRIPTOR_MARGIN else max(1, soft // 2)
 
 
 class SettingsError(ValueError):
@@ -30,6 +42,12 @@ class Settings:
     max_body_size: int = DEFAULT_MAX_BODY
     workers: int = 1
     demo: bool = False  # load conf/demo-rows.json into empty demo tables at start-up
+    # the HTTP edge (server.py, docs/operations.md): how long a connection may idle or dawdle, and how
+    # many may be open at once
+    keepalive_timeout: float = 15.0  # an idle keep-alive connection is closed after this many seconds
+    header_timeout: float = 10.0  # a request head must be complete within this many seconds
+    body_timeout: float = 30.0  # a body that sends nothing for this many seconds is a 408
+    max_connections: int = field(default_factory=default_max_connections)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cors", cors_origins(self.cors))
@@ -50,6 +68,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "max_body_size": int,
     "workers": int,
     "demo": bool,
+    "keepalive_timeout": (int, float),
+    "header_timeout": (int, float),
+    "body_timeout": (int, float),
+    "max_connections": int,
 }
 
 
@@ -74,7 +96,8 @@ def load_config(path: str | Path) -> Settings:
             raise SettingsError(f"{path}: {key}: unknown setting (known: {', '.join(sorted(known))})")
         expected = _TYPES[key]
         # bool is an int in Python: reject it where a number is meant
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        numeric = expected is int or expected == (int, float)
+        if not isinstance(value, expected) or (numeric and isinstance(value, bool)):
             raise SettingsError(f"{path}: {key}: expected {_type_name(expected)}, got {value!r}")
         if key == "cors":
             try:
@@ -125,10 +148,17 @@ def validate(settings: Settings, where: str = "settings") -> Settings:
         raise SettingsError(f"{where}: max_body_size: must be a positive number of bytes")
     if settings.workers < 1:
         raise SettingsError(f"{where}: workers: must be at least 1")
+    for name in ("keepalive_timeout", "header_timeout", "body_timeout"):
+        if not getattr(settings, name) > 0:
+            raise SettingsError(f"{where}: {name}: must be a positive number of seconds")
+    if settings.max_connections < 1:
+        raise SettingsError(f"{where}: max_connections: must be at least 1")
     return settings
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:
     if t == (bool, list):
         return "true, false or a list of origins"
+    if t == (int, float):
+        return "a number of seconds"
     return {str: "a string", int: "an integer", bool: "true or false", list: "a list"}.get(t, str(t))  # type: ignore[arg-type]

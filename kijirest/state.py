@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from kijirest.catalog import Catalog, InstanceContext, TableContext
+from kijirest.loglimit import LogLimiter
 from kijirest.problems import NotFound
 from kijirest.settings import Settings
 from kijirest.store.runner import AsyncStore
@@ -16,6 +17,8 @@ from kijirest.store.runner import AsyncStore
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", AsyncStore)
 CATALOG = web.AppKey("catalog", Catalog)
+#: the app's limit on repeated log lines caused by clients (malformed requests, disconnects)
+LOG_LIMITER = web.AppKey("log_limiter", LogLimiter)
 
 
 def instance_of(request: web.Request) -> InstanceContext:

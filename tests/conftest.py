@@ -369,6 +369,22 @@ def api_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]
     return request.param, _api_store_uri(request.param, tmp_path)
 
 
+def served(app: Any) -> Any:
+    """An aiohttp test server serving `app` as `kijirest serve` does (kijirest.server.EdgeRunner:
+    its timeouts, max_connections, problem+json parse errors), handlers not cancelled when their
+    client leaves (as in production)."""
+    from aiohttp.test_utils import TestServer
+
+    from kijirest.server import EdgeRunner
+
+    class EdgeTestServer(TestServer):
+        async def _make_runner(self, **kwargs: Any) -> Any:
+            kwargs.pop("handler_cancellation", None)
+            return EdgeRunner(self.app, **kwargs)
+
+    return EdgeTestServer(app)
+
+
 @pytest.fixture
 async def api(aiohttp_client: Any, api_store: tuple[str, str]) -> ApiClient:
     """A served app on tests/data/api_layouts, once per store kind.
@@ -381,7 +397,7 @@ async def api(aiohttp_client: Any, api_store: tuple[str, str]) -> ApiClient:
 
     kind, uri = api_store
     app = await init_app(Settings(layouts=str(API_LAYOUTS), store=uri))
-    return ApiClient(await aiohttp_client(app), kind)
+    return ApiClient(await aiohttp_client(served(app)), kind)
 
 
 @pytest.fixture
@@ -401,7 +417,7 @@ def make_api(aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
             real_open = app_module.open_store
             monkeypatch.setattr(app_module, "open_store", lambda uri: wrap(real_open(uri)))
         app = await app_module.init_app(Settings(layouts=str(layouts), store=store, **settings))
-        return ApiClient(await aiohttp_client(app), store.split(":")[0])
+        return ApiClient(await aiohttp_client(served(app)), store.split(":")[0])
 
     return make
 

@@ -16,23 +16,28 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 LAYOUTS = Path(__file__).parent / "data" / "api_layouts"
+#: the checkout under test: the process imports its kijirest, not another installed one
+CHECKOUT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"kijirest listening on http://([^\s:]+):(\d+)")
 
 
 class Server:
     """A `kijirest` process; its stdout and stderr are collected by reader threads."""
 
-    def __init__(self, *args: str, cwd: Path) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def __init__(self, *args: str, cwd: Path, preexec_fn: Any = None) -> None:
+        path = os.pathsep.join(p for p in (str(CHECKOUT), os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kijirest", *args],
             cwd=cwd,
             env=env,
+            preexec_fn=preexec_fn,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
