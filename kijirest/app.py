@@ -1,5 +1,8 @@
 """The composition root: `init_app(settings)` builds the aiohttp application, and `ready_catalog`
-readies the store for the settings (layouts, tables, schema tables, demo rows).
+readies the store for the settings (layouts, tables, schema tables, the API-key table, demo rows).
+
+With `auth` on (or an `audit_log`), the auth middleware runs inside the error middleware (its 401s
+become problem+json) and after CORS (preflights are answered without credentials).
 
 The store, its thread pool and the catalog are opened together when the app starts and closed
 together when it stops (after in-flight streams were closed by the runner). The CLI's `--workers`
@@ -14,6 +17,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from kijirest.auth.audit import AuditLog
+from kijirest.auth.config import is_loopback
+from kijirest.auth.keys import KeyTable
+from kijirest.auth.middleware import AUDIT, AUTHENTICATOR, Authenticator, add_request_id, auth_middleware
+from kijirest.auth.tokens import TokenConfigError
 from kijirest.catalog import Catalog, StartupError, open_catalog
 from kijirest.demo import load_demo_rows
 from kijirest.errors import error_middleware
@@ -41,6 +49,8 @@ def open_settings_store(settings: Settings) -> Store:
 def ready_catalog(store: Store, settings: Settings) -> Catalog:
     """The catalog of `settings` on an open store, with the demo rows loaded when asked (blocking)."""
     catalog = open_catalog(store, settings.layouts, settings.instances)
+    if settings.auth is not None and settings.auth.keys:
+        KeyTable(store, settings.auth.keys_table).install()
     if settings.demo:
         load_demo_rows(store, catalog)
     return catalog
@@ -53,8 +63,19 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     try:
         app[CATALOG] = await asyncio.get_running_loop().run_in_executor(None, ready_catalog, store, settings)
         app[STORE] = astore
+        authenticator = app.get(AUTHENTICATOR)
+        if authenticator is not None:
+            auth = settings.auth
+            assert auth is not None
+            await authenticator.start(KeyTable(store, auth.keys_table) if auth.keys else None)
         yield
     finally:
+        authenticator = app.get(AUTHENTICATOR)
+        if authenticator is not None:
+            await authenticator.close()
+        audit = app.get(AUDIT)
+        if audit is not None:
+            audit.close()
         await astore.close()
 
 
@@ -63,9 +84,27 @@ async def init_app(settings: Settings) -> web.Application:
     middlewares = [error_middleware]
     if settings.cors:
         middlewares.insert(0, cors_middleware)
+    auth = settings.auth
+    auth_on = auth is not None and auth.enabled
+    if auth_on or settings.audit_log:
+        middlewares.append(auth_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_size)
     if settings.cors:
         app.on_response_prepare.append(add_cors_headers)
+    if auth_on:
+        assert auth is not None
+        plain_http_on_network = settings.tls_cert is None and not is_loopback(settings.host)
+        basic_allowed = not plain_http_on_network or auth.allow_basic_over_http
+        try:
+            app[AUTHENTICATOR] = Authenticator(auth, basic_allowed=basic_allowed)
+        except TokenConfigError as exc:
+            raise StartupError(str(exc)) from exc
+    if settings.audit_log:
+        try:
+            app[AUDIT] = AuditLog(settings.audit_log)
+        except OSError as exc:
+            raise StartupError(f"audit_log {settings.audit_log}: cannot open it: {exc.strerror}") from exc
+        app.on_response_prepare.append(add_request_id)
     app[SETTINGS] = settings
     app[LOG_LIMITER] = LogLimiter()
     app.cleanup_ctx.append(_resources)

@@ -15,9 +15,10 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from kijirest.loglimit import left_out_note
-from kijirest.problems import Problem
+from kijirest.problems import Problem, Unauthorized
 from kijirest.state import LOG_LIMITER
 from kijirest.store.base import StoreUnavailable
 
@@ -47,7 +48,15 @@ def problem_for(exc: BaseException) -> dict[str, Any]:
     return problem(500, "internal server error (logged on the server)", "InternalServerError")
 
 
-def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+def problem_headers(exc: Problem) -> CIMultiDict[str] | None:
+    """The headers a Problem's answer carries: a 401's `WWW-Authenticate` challenges, one header
+    line per scheme (RFC 9110 §11.6.1)."""
+    if isinstance(exc, Unauthorized):
+        return CIMultiDict(("WWW-Authenticate", c) for c in exc.challenges)
+    return None
+
+
+def problem_response(body: dict[str, Any], headers: Any = None) -> web.Response:
     return web.Response(
         status=body["status"],
         body=orjson.dumps(body),
@@ -72,7 +81,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     try:
         return await handler(request)
     except Problem as exc:
-        return problem_response(problem_for(exc))
+        return problem_response(problem_for(exc), problem_headers(exc))
     except StoreUnavailable as exc:
         log.warning("store unavailable on %s %s: %s", request.method, request.path_qs, exc)
         return problem_response(problem_for(exc))

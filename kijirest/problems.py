@@ -69,3 +69,31 @@ class ExpectationFailed(Problem):
 
     status = 417
     exception_name = "WebApplicationException"
+
+
+class Unauthorized(Problem):
+    """Missing, malformed, unknown, revoked or expired credentials (401). `challenges` are the
+    `WWW-Authenticate` values the answer carries (the schemes the gateway takes); the detail says
+    what was wrong with the credential and never holds any part of it."""
+
+    status = 401
+    exception_name = "WebApplicationException"
+
+    def __init__(self, what: str, challenges: tuple[str, ...] = ('Bearer realm="kijirest"',)) -> None:
+        super().__init__("authorization", what)
+        self.challenges = challenges
+
+
+class Forbidden(Problem):
+    """Credentials that are valid but do not allow this (403): a write with a read grant, a row
+    outside a row-prefix grant."""
+
+    status = 403
+    exception_name = "WebApplicationException"
+
+
+class Unavailable(Problem):
+    """Something the answer needs is out of reach for now (503), e.g. the identity provider's keys."""
+
+    status = 503
+    exception_name = "WebApplicationException"

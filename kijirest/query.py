@@ -5,15 +5,21 @@
 (`scan`, with the wildcard's matcher when there is one), or nothing at all (an empty key range).
 `parse_delete_query` does the same for DELETE. Every mistake is a `BadInput` naming its parameter;
 nothing here touches the store.
+
+Both take the caller's `RowScope` when a row-prefix grant narrows what it may act on (None = every
+row): a scan is narrowed to the scope's key range and every scanned key is checked against it (no
+row outside it is ever streamed, whatever range, wildcard or raw bound was asked), and a point
+read or delete naming a row outside it is `Forbidden` (403) whether that row exists or not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from multidict import MultiMapping
 
+from kijirest.auth.scope import RowScope
 from kijirest.catalog import TableContext
 from kijirest.entity_id import (
     EntityIdError,
@@ -33,7 +39,7 @@ from kijirest.params import (
     parse_versions,
     single,
 )
-from kijirest.problems import BadInput
+from kijirest.problems import BadInput, Forbidden
 from kijirest.store.base import LATEST, ColumnSelector, ReadOptions, Scan
 
 SCAN_BATCH_ROWS = 1000  # rows per store round trip of a scan, and keys per store call of a multi-get
@@ -65,7 +71,39 @@ class DeleteQuery:
     timestamp: int | None  # None = every version
 
 
-def parse_row_query(table: TableContext, query: MultiMapping[str]) -> RowQuery:
+def parse_row_query(table: TableContext, query: MultiMapping[str], rows: RowScope | None = None) -> RowQuery:
+    """The GET of `query`; `rows` confines it to the rows of a row-prefix grant (None = all)."""
+    parsed = _parse_row_query(table, query)
+    if rows is None:
+        return parsed
+    if parsed.point_keys is not None:
+        where = "eid" if single(query, "eid") is not None else "eids"
+        _check_keys(where, parsed.point_keys, rows)
+        return parsed
+    if parsed.scan is None:
+        return parsed
+    clipped = rows.clip(parsed.scan.start, parsed.scan.stop)
+    if clipped is None:
+        return RowQuery(parsed.read, parsed.limit)  # the asked range and the grant do not meet
+    start, stop = clipped
+    matcher = parsed.matcher
+    check = rows.contains if matcher is None else _both(matcher, rows.contains)
+    return replace(parsed, scan=replace(parsed.scan, start=start, stop=stop), matcher=check)
+
+
+def _both(first: Callable[[bytes], bool], second: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
+    return lambda key: first(key) and second(key)
+
+
+def _check_keys(where: str, keys: tuple[bytes, ...], rows: RowScope) -> None:
+    """Forbidden naming the first key outside `rows` (`eids[2]`); checked before any read or write."""
+    for i, key in enumerate(keys):
+        if not rows.contains(key):
+            at = where if where == "eid" else f"{where}[{i}]"
+            raise Forbidden(at, "the row is outside the rows your grant allows")
+
+
+def _parse_row_query(table: TableContext, query: MultiMapping[str]) -> RowQuery:
     eid = single(query, "eid")
     eids = single(query, "eids")
     start = single(query, "start_eid")
@@ -108,7 +146,11 @@ def parse_row_query(table: TableContext, query: MultiMapping[str]) -> RowQuery:
     return RowQuery(read, limit, scan=_scan(low or b"", high, read))
 
 
-def parse_delete_query(table: TableContext, query: MultiMapping[str]) -> DeleteQuery:
+def parse_delete_query(
+    table: TableContext, query: MultiMapping[str], rows: RowScope | None = None
+) -> DeleteQuery:
+    """The DELETE of `query`; with `rows`, every key must be inside it (else Forbidden, nothing
+    deleted)."""
     eid = single(query, "eid")
     eids = single(query, "eids")
     if (eid is None) == (eids is None):
@@ -124,7 +166,10 @@ def parse_delete_query(table: TableContext, query: MultiMapping[str]) -> DeleteQ
     columns = parse_columns(table.column_names, single(query, "cols"))
     timestamp = parse_timestamp("timestamp", single(query, "timestamp"))
     selectors = None if columns is None else read_options(table.column_names, columns, 1).columns
-    return DeleteQuery(tuple(i.key for i in ids), selectors, timestamp)  # type: ignore[union-attr]
+    keys = tuple(i.key for i in ids)  # type: ignore[union-attr]
+    if rows is not None:
+        _check_keys("eid" if eid is not None else "eids", keys, rows)
+    return DeleteQuery(keys, selectors, timestamp)
 
 
 def parse_columns(

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from kijirest.state import SETTINGS
-from kijirest.views import meta, rows
+from kijirest.views import keys, meta, rows
 from kijirest.views.common import expect_json_body, expect_no_body
 
 #: the request headers the API reads: a preflight allows these and no others
@@ -37,6 +37,10 @@ def setup_routes(app: web.Application) -> None:
         post=rows.post_rows,
         delete=rows.delete_rows,
     )
+    auth = app[SETTINGS].auth
+    if auth is not None and auth.keys:
+        add("/v1/keys", keys.list_keys)
+        add("/v1/keys/{name}", keys.get_key, delete=keys.revoke_key)
 
 
 def _allowed_origin(request: web.Request) -> str | None:

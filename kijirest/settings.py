@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from kijirest.auth.config import AuthConfigError, AuthSettings, is_loopback, parse_auth
+
 DEFAULT_STORE = "embedded:./kijirest-data"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 #: descriptors kept free for the store, log files and the listening socket (max_connections' margin)
@@ -48,6 +50,11 @@ class Settings:
     header_timeout: float = 10.0  # a request head must be complete within this many seconds
     body_timeout: float = 30.0  # a body that sends nothing for this many seconds is a 408
     max_connections: int = field(default_factory=default_max_connections)
+    # who may call (kijirest/auth/, docs/security.md): None = not configured (loopback only)
+    auth: AuthSettings | None = None
+    tls_cert: str | None = None  # PEM certificate chain: serve HTTPS
+    tls_key: str | None = None  # PEM private key of tls_cert
+    audit_log: str | None = None  # a file path, or logger:<name>; None = no audit log
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cors", cors_origins(self.cors))
@@ -72,6 +79,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "header_timeout": (int, float),
     "body_timeout": (int, float),
     "max_connections": int,
+    "auth": (str, bool, dict),
+    "tls_cert": str,
+    "tls_key": str,
+    "audit_log": str,
 }
 
 
@@ -104,6 +115,11 @@ def load_config(path: str | Path) -> Settings:
                 value = cors_origins(value)
             except SettingsError as exc:
                 raise SettingsError(f"{path}: {exc}") from None
+        if key == "auth":
+            try:
+                value = parse_auth(value)
+            except AuthConfigError as exc:
+                raise SettingsError(f"{path}: {exc}") from None
         if key == "instances":
             if not all(isinstance(v, str) for v in value):
                 raise SettingsError(f"{path}: instances: expected a list of instance names")
@@ -115,7 +131,27 @@ def load_config(path: str | Path) -> Settings:
         layouts = Path(settings.layouts)
         if not layouts.is_absolute():
             settings = replace(settings, layouts=str(Path(path).parent / layouts))
+    settings = _files_relative_to(settings, Path(path).parent)
     return validate(settings, str(path))
+
+
+def _files_relative_to(settings: Settings, base: Path) -> Settings:
+    """Relative file paths of a config file (TLS, audit log, JWT keys) are relative to that file."""
+
+    def rel(value: str | None) -> str | None:
+        if value is None or value.startswith(("logger:", "http://", "https://")) or Path(value).is_absolute():
+            return value
+        return str(base / value)
+
+    changed: dict[str, Any] = {k: rel(getattr(settings, k)) for k in ("tls_cert", "tls_key", "audit_log")}
+    auth = settings.auth
+    if auth is not None and auth.jwt is not None:
+        jwt = auth.jwt
+        jwt = replace(
+            jwt, secret_file=rel(jwt.secret_file), public_keys=rel(jwt.public_keys), jwks=rel(jwt.jwks)
+        )
+        changed["auth"] = replace(auth, jwt=jwt)
+    return replace(settings, **changed)
 
 
 def cors_origins(value: Any) -> tuple[str, ...]:
@@ -153,7 +189,20 @@ def validate(settings: Settings, where: str = "settings") -> Settings:
             raise SettingsError(f"{where}: {name}: must be a positive number of seconds")
     if settings.max_connections < 1:
         raise SettingsError(f"{where}: max_connections: must be at least 1")
+    validate_security(settings, where)
     return settings
+
+
+def validate_security(settings: Settings, where: str = "settings") -> None:
+    """Secure by default: no credentials are asked only on a loopback address, unless `auth: none`
+    is written; TLS needs both files."""
+    if settings.auth is None and not is_loopback(settings.host):
+        raise SettingsError(
+            f"{where}: host {settings.host} is not a loopback address and no auth is configured: set "
+            "auth (keys / jwt) in the config, or write auth: none to serve it without credentials"
+        )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise SettingsError(f"{where}: tls_cert and tls_key: give both (PEM files) or neither")
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:
@@ -161,4 +210,6 @@ def _type_name(t: type | tuple[type, ...]) -> str:
         return "true, false or a list of origins"
     if t == (int, float):
         return "a number of seconds"
+    if t == (str, bool, dict):
+        return "'none' or a mapping with keys / jwt"
     return {str: "a string", int: "an integer", bool: "true or false", list: "a list"}.get(t, str(t))  # type: ignore[arg-type]

@@ -3,6 +3,8 @@
 `plan_writes` checks every row and cell (entity ID, column, writer schema, value, timestamp) and
 encodes every value without touching the store, except to look up known schemas. One bad cell
 raises `BadInput` naming its place (`[0].cells.info.name[1].value: ...`) and nothing is written.
+Permissions are part of that rule: given the caller's `RowScope` (a row-prefix grant), a body with
+one row outside it is `Forbidden` (403) as a whole, before anything is written.
 `apply_writes` then registers the new writer schemas, and writes each row as one atomic store
 mutation (cells with different timestamps included); counter increments follow their row's put.
 
@@ -17,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from kijirest.auth.scope import RowScope
 from kijirest.avro.codecs import CODECS
 from kijirest.avro.schema import AvroSchemaError, Schema, canonical_text, parse_schema, schema_hash
 from kijirest.catalog import TableContext
@@ -24,7 +27,7 @@ from kijirest.cells import CellEncodeError, ColumnCodec, encode_counter, encode_
 from kijirest.entity_id import EntityIdError, entity_id_from_json, java_url_encode, target_eid_text
 from kijirest.layouts.columns import UnknownColumnError
 from kijirest.primitives import now_ms
-from kijirest.problems import BadInput
+from kijirest.problems import BadInput, Forbidden
 from kijirest.store.base import LATEST, Store
 
 #: Nesting limits of posted values and writer schemas. Anything accepted must read back: a row
@@ -52,6 +55,7 @@ class CellWrite:
 class RowWrite:
     key: bytes
     target: str
+    entity: Any = None  # the entityId as posted (for the audit log)
     puts: list[CellWrite] = field(default_factory=list)
     increments: list[tuple[bytes, bytes, int]] = field(default_factory=list)
 
@@ -64,8 +68,9 @@ class WritePlan:
     checked_writers: set[tuple[int, int]] = field(default_factory=set)  # (id(codec), id(writer)) allowed
 
 
-def plan_writes(table: TableContext, document: Any) -> WritePlan:
-    """Validate and encode a whole POST body (one row object or an array of them)."""
+def plan_writes(table: TableContext, document: Any, rows: RowScope | None = None) -> WritePlan:
+    """Validate and encode a whole POST body (one row object or an array of them); `rows`: the
+    rows the caller may write (None = every row)."""
     if isinstance(document, dict):
         items, prefix = [document], lambda i: ""
     elif isinstance(document, list):
@@ -74,11 +79,13 @@ def plan_writes(table: TableContext, document: Any) -> WritePlan:
         raise BadInput("body", "expected a row object or a JSON array of row objects")
     plan = WritePlan(rows=[], new_schemas={})
     for i, item in enumerate(items):
-        plan.rows.append(_plan_row(table, item, prefix(i), plan))
+        plan.rows.append(_plan_row(table, item, prefix(i), plan, rows))
     return plan
 
 
-def _plan_row(table: TableContext, item: Any, where: str, plan: WritePlan) -> RowWrite:
+def _plan_row(
+    table: TableContext, item: Any, where: str, plan: WritePlan, rows: RowScope | None
+) -> RowWrite:
     row_where = where or "body"
     if not isinstance(item, dict):
         raise BadInput(row_where, f"expected a row object, got {_kind(item)}")
@@ -94,8 +101,10 @@ def _plan_row(table: TableContext, item: Any, where: str, plan: WritePlan) -> Ro
         row_key = entity_id_from_json(item["entityId"], table.layout.row_key, for_write=True)
     except EntityIdError as exc:
         raise BadInput(f"{eid_where}{exc.path}", str(exc)) from None
+    if rows is not None and not rows.contains(row_key.key):
+        raise Forbidden(eid_where, "the row is outside the rows your grant allows; nothing was written")
     target = f"{table.uri}/rows?eid={java_url_encode(target_eid_text(row_key.source))}"
-    row = RowWrite(key=row_key.key, target=target)
+    row = RowWrite(key=row_key.key, target=target, entity=row_key.source)
     cells = item.get("cells", {})
     cells_where = _join(where, "cells")
     targets = table.write_targets

@@ -1,11 +1,15 @@
-"""The descriptive resources: service, version, instances, tables, layouts."""
+"""The descriptive resources: service, version, instances, tables, layouts.
+
+Listings show only what the caller may read (`state.visible_tables`, `Principal.sees_instance`);
+an instance or table it may not read is a 404 like a missing one (`state.instance_of` / `table_of`).
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 import kijirest
-from kijirest.state import CATALOG, STORE, instance_of, table_of
+from kijirest.state import CATALOG, PRINCIPAL, STORE, instance_of, table_of, visible_tables
 from kijirest.views.common import json_response
 
 
@@ -25,8 +29,13 @@ async def version(request: web.Request) -> web.Response:
 
 async def instances(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
+    principal = request.get(PRINCIPAL)
     return json_response(
-        [{"name": name, "uri": inst.uri} for name, inst in sorted(catalog.instances.items())]
+        [
+            {"name": name, "uri": inst.uri}
+            for name, inst in sorted(catalog.instances.items())
+            if principal is None or principal.sees_instance(name)
+        ]
     )
 
 
@@ -36,7 +45,7 @@ async def instance(request: web.Request) -> web.Response:
     return json_response(
         {
             "name": inst.name,
-            "tables": [{"name": t.name, "uri": t.uri} for _, t in sorted(inst.tables.items())],
+            "tables": [{"name": t.name, "uri": t.uri} for t in visible_tables(request, inst)],
             "schema_table": {"entries": entries},
         }
     )
@@ -44,7 +53,7 @@ async def instance(request: web.Request) -> web.Response:
 
 async def tables(request: web.Request) -> web.Response:
     inst = instance_of(request)
-    return json_response([{"name": t.name, "uri": t.uri} for _, t in sorted(inst.tables.items())])
+    return json_response([{"name": t.name, "uri": t.uri} for t in visible_tables(request, inst)])
 
 
 async def table(request: web.Request) -> web.Response:

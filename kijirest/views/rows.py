@@ -1,7 +1,9 @@
 """GET / POST / DELETE `/v1/instances/<i>/tables/<t>/rows` (api.md).
 
 Thin on purpose: the query string becomes a `RowQuery` / `DeleteQuery` (`query.py`), a POST body a
-`WritePlan` (`writer.py`), rows become JSON lines in `streaming.py`.
+`WritePlan` (`writer.py`), rows become JSON lines in `streaming.py`. The caller's grants come in
+through `state.table_of` (404 / 403) and `state.rows_of` (the rows of a row-prefix grant, which the
+request model confines the request to).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
+from kijirest.auth.grants import Level
+from kijirest.auth.scope import RowScope
 from kijirest.catalog import TableContext
 from kijirest.query import SCAN_BATCH_ROWS, parse_delete_query, parse_row_query
-from kijirest.state import STORE, table_of
+from kijirest.state import AUDIT_ROWS, STORE, rows_of, table_of
 from kijirest.store.base import Store
 from kijirest.streaming import no_lines, point_lines, scan_lines, stream_rows
 from kijirest.views.common import json_response, read_json_body, stream_content_type
@@ -22,7 +26,7 @@ from kijirest.writer import apply_writes, plan_writes
 
 async def get_rows(request: web.Request) -> web.StreamResponse:
     table = table_of(request)
-    query = parse_row_query(table, request.query)
+    query = parse_row_query(table, request.query, rows_of(request, table, Level.READ))
     store = request.app[STORE]
     rows: AsyncIterator[bytes]
     if query.scan is not None:
@@ -41,22 +45,30 @@ async def get_rows(request: web.Request) -> web.StreamResponse:
 
 
 async def post_rows(request: web.Request) -> web.Response:
-    table = table_of(request)
+    table = table_of(request, Level.WRITE)
+    scope = rows_of(request, table, Level.WRITE)
     document = await read_json_body(request)
     # validation may read the schema table and writing is blocking: both run in the store's pool,
     # in one hand-off (the whole body is validated before anything is written)
-    targets = await request.app[STORE].run_on_store(_write_document, table, document)
+    targets, entities = await request.app[STORE].run_on_store(_write_document, table, document, scope)
+    request[AUDIT_ROWS] = entities
     return json_response({"targets": targets})
 
 
-def _write_document(store: Store, table: TableContext, document: Any) -> list[str]:
-    return apply_writes(store, table, plan_writes(table, document))
+def _write_document(
+    store: Store, table: TableContext, document: Any, scope: RowScope | None
+) -> tuple[list[str], list[Any]]:
+    plan = plan_writes(table, document, scope)
+    return apply_writes(store, table, plan), [row.entity for row in plan.rows]
 
 
 async def delete_rows(request: web.Request) -> web.Response:
-    table = table_of(request)
-    query = parse_delete_query(table, request.query)
+    table = table_of(request, Level.WRITE)
+    query = parse_delete_query(table, request.query, rows_of(request, table, Level.WRITE))
     store = request.app[STORE]
+    deleted: list[Any] = []
+    request[AUDIT_ROWS] = deleted
     for key in query.keys:
         await store.delete(table.hbase_name, key, query.columns, query.timestamp)
+        deleted.append(table.key_codec.entity_id_json(key))
     return json_response(True)
