@@ -687,3 +687,52 @@ async def test_cors_preflights_need_no_credentials(aiohttp_client, tmp_path, nam
     refused = await client.get("/v1/instances", headers={"Origin": "https://app.test"})
     assert refused.status == 401  # and the browser may read why:
     assert refused.headers["Access-Control-Allow-Origin"] == "https://app.test"
+
+
+async def test_basic_is_refused_over_plain_http_on_a_network_address(aiohttp_client, names) -> None:
+    """The check follows the listening address of the settings (the test client itself connects over
+    loopback): Basic credentials sent in clear over a network are refused, Bearer ones are not."""
+    results = {}
+    for label, extra in (
+        ("plain", {}),
+        ("allowed", {"allow_basic_over_http": True}),
+    ):
+        auth = AuthSettings(keys=True, keys_table=names.keys_table, **extra)
+        app = await init_app(Settings(layouts=str(names.root), store="memory:", host="0.0.0.0", auth=auth))
+        client = ApiClient(await aiohttp_client(served(app)), "memory")
+        _, secret = await asyncio.to_thread(
+            KeyTable(client.store, names.keys_table).create, "web", ["*:read"]
+        )
+        by_basic = await client.get("/v1/instances", headers={"Authorization": basic("web", secret)})
+        by_bearer = await client.get("/v1/instances", headers={"Authorization": bearer(secret)})
+        results[label] = (by_basic, by_bearer)
+    plain_basic, plain_bearer = results["plain"]
+    detail = plain_basic.problem(401, "authorization")["detail"]
+    assert "HTTP Basic is refused over plain HTTP" in detail and secret not in detail
+    assert plain_basic.headers.getall("WWW-Authenticate") == ['Bearer realm="kijirest"']  # no Basic prompt
+    assert plain_bearer.status == 200
+    allowed_basic, _ = results["allowed"]
+    assert allowed_basic.status == 200
+
+
+async def test_an_expiring_key_stops_at_its_time_even_while_cached(aiohttp_client, names) -> None:
+    auth = AuthSettings(keys=True, keys_table=names.keys_table)
+    app = await init_app(Settings(layouts=str(names.root), store="memory:", auth=auth))
+    client = ApiClient(await aiohttp_client(served(app)), "memory")
+    keys = KeyTable(client.store, names.keys_table)
+    _, secret = await asyncio.to_thread(keys.create, "brief", ["*:read"], 1)
+    record = await asyncio.to_thread(keys.by_name, "brief")
+    headers = {"Authorization": bearer(secret)}
+    assert (await client.get("/v1/instances", headers=headers)).status == 200  # now cached for 5 s
+    await asyncio.sleep(max(0.0, record.expires_ms / 1000 - time.time()) + 0.05)
+    answer = await client.get("/v1/instances", headers=headers)
+    assert "API key expired" in answer.problem(401, "authorization")["detail"]
+
+
+async def test_without_auth_every_route_answers_as_before(aiohttp_client, names) -> None:
+    app = await init_app(Settings(layouts=str(names.root), store="memory:"))
+    client = ApiClient(await aiohttp_client(served(app)), "memory")
+    listed = await client.get("/v1/instances")
+    assert sorted(i["name"] for i in listed.json()) == sorted([names.main, names.other])
+    assert (await client.get("/v1/keys")).status == 404  # no key routes without auth.keys
+    assert "X-Request-Id" not in listed.headers
