@@ -6,9 +6,13 @@ It prints one JSON object (the measurement) on stdout. Jobs:
 - `rest_scan`: GET an HBase REST stateless scan as JSON; rows are cut out of the one big
   `{"Row": [...]}` document as they arrive, parsed with orjson, and key, columns and values are
   base64-decoded (what a REST client must do to see the bytes);
-- `gets`: point GETs at a concurrency, with latencies (`format` "kiji" or "rest");
+- `gets`: point GETs at a concurrency, with latencies (`format` "kiji" or "rest"); with
+  `max_seconds`, the URLs are requested round and round for that long;
+- `interleaved_gets`: point GETs against several gateways in short turns (bench/auth.py);
 - `posts`: POST bodies at a concurrency;
 - several `streams` at once (`parallel`), for aggregate throughput.
+
+`stream` and `gets` jobs may carry `headers` (bench/auth.py sends `Authorization` with them).
 """
 
 from __future__ import annotations
@@ -122,7 +126,7 @@ async def _stream(session: aiohttp.ClientSession, job: dict) -> dict:
         parser.count_cells = bool(job.get("count_cells"))
     rate = job.get("read_rate")
     max_seconds = job.get("max_seconds")
-    headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+    headers = {"Accept": "application/json", "Accept-Encoding": "identity", **job.get("headers", {})}
     nbytes = 0
     first_row = None
     series = []
@@ -185,18 +189,25 @@ def _percentile(sorted_values: list[float], p: float) -> float:
 
 
 async def _timed(
-    items: list, concurrency: int, request: Callable[[Any], Awaitable[str | None]]
+    items: list,
+    concurrency: int,
+    request: Callable[[Any], Awaitable[str | None]],
+    max_seconds: float | None = None,
 ) -> tuple[list[float], list[str], float]:
     """`request(item)` for every item, `concurrency` at a time: (sorted latencies of the requests
-    that succeeded, the errors they returned, wall seconds)."""
+    that succeeded, the errors they returned, wall seconds). With `max_seconds`, the items are
+    taken round and round until that time is up (no new request starts after it)."""
     latencies: list[float] = []
     errors: list[str] = []
     next_index = 0
+    deadline = None if max_seconds is None else time.perf_counter() + max_seconds
 
     async def worker() -> None:
         nonlocal next_index
-        while next_index < len(items):
-            item = items[next_index]
+        while next_index < len(items) or deadline is not None:
+            if deadline is not None and time.perf_counter() >= deadline:
+                return
+            item = items[next_index % len(items)]
             next_index += 1
             t = time.perf_counter()
             error = await request(item)
@@ -214,7 +225,7 @@ async def _timed(
 
 async def _gets(session: aiohttp.ClientSession, job: dict) -> dict:
     rest = job.get("format") == "rest"
-    headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+    headers = {"Accept": "application/json", "Accept-Encoding": "identity", **job.get("headers", {})}
 
     async def get(url: str) -> str | None:
         async with session.get(url, headers=headers) as resp:
@@ -230,7 +241,7 @@ async def _gets(session: aiohttp.ClientSession, job: dict) -> dict:
             return "empty answer"
         return None
 
-    latencies, errors, seconds = await _timed(job["urls"], job["concurrency"], get)
+    latencies, errors, seconds = await _timed(job["urls"], job["concurrency"], get, job.get("max_seconds"))
     return {
         "requests": len(latencies),
         "errors": len(errors),
@@ -240,6 +251,46 @@ async def _gets(session: aiohttp.ClientSession, job: dict) -> dict:
         "p50_ms": _percentile(latencies, 50) * 1000,
         "p99_ms": _percentile(latencies, 99) * 1000,
         "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+    }
+
+
+async def _interleaved_gets(session: aiohttp.ClientSession, job: dict) -> dict:
+    """Point GETs against several gateways in turns: `rounds` rounds, each sending `batch` requests
+    at `concurrency` to every side in a rotating order. A burst of load from another process then
+    falls on every side alike (a turn lasts a fraction of a second), where separate runs of seconds
+    each would catch it on one side only. Returns each side's requests/s per round."""
+    sides = job["sides"]  # name → {"urls": [...], "headers": {...}}
+    names = list(sides)
+    base = {"Accept": "application/json", "Accept-Encoding": "identity"}
+    batch = job["batch"]
+    position = dict.fromkeys(names, 0)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    errors: list[str] = []
+
+    for r in range(job["rounds"]):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            side = sides[name]
+            urls = side["urls"]
+            headers = {**base, **side.get("headers", {})}
+            start = position[name]
+            items = [urls[(start + k) % len(urls)] for k in range(batch)]
+            position[name] = start + batch
+
+            async def get(url: str, headers: dict = headers) -> str | None:
+                async with session.get(url, headers=headers) as resp:
+                    body = await resp.read()
+                    if resp.status != 200:
+                        return f"HTTP {resp.status}: {body[:200]!r}"
+                    return None if orjson.loads(body) else "empty answer"
+
+            latencies, errs, seconds = await _timed(items, job["concurrency"], get)
+            errors += errs
+            rates[name].append(len(latencies) / seconds if seconds > 0 else 0.0)
+    return {
+        "rates": rates,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
     }
 
 
@@ -279,6 +330,8 @@ async def run(job: dict) -> dict:
             return await _stream(session, job)
         if kind == "gets":
             return await _gets(session, job)
+        if kind == "interleaved_gets":
+            return await _interleaved_gets(session, job)
         if kind == "posts":
             return await _posts(session, job)
         raise SystemExit(f"unknown job kind {kind!r}")

@@ -172,8 +172,10 @@ class Gateway:
         name: str = "gateway",
         whatif: str = "",
         repo: Path = REPO,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.store = store
+        self.args = args  # more `serve` flags (bench/auth.py: the credentials to take)
         self.repo = repo  # the checkout whose kijirest runs (bench.ab: another revision)
         self.workers = workers
         self.whatif = whatif  # bench/whatif.py variants patched into this gateway
@@ -215,6 +217,7 @@ class Gateway:
             "0",
             "--log-level",
             "WARNING" if self.workers > 1 else "INFO",
+            *self.args,
         ]
         if self.workers > 1:
             cmd += ["--workers", str(self.workers)]

@@ -63,8 +63,13 @@ def servers(tmp_path: Path):
         return server
 
     yield start
-    for server in started:
-        server.stop()
+    for server in started:  # SIGTERM first: the parent of --workers stops its workers with it
+        if server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGTERM)
+            try:
+                server.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                server.stop()
 
 
 def get(url: str, authorization: str | None = None, context: ssl.SSLContext | None = None) -> int:

@@ -76,7 +76,6 @@ def _run(args: argparse.Namespace, keys: KeyTable, audit: AuditLog | None) -> in
                 key=key.name,
                 key_id=key.id,
                 grants=list(key.grants),
-                status=0,
             )
 
     if args.action == "create":
