@@ -30,6 +30,9 @@ class Settings:
     max_body_size: int = DEFAULT_MAX_BODY
     workers: int = 1
     demo: bool = False  # load conf/demo-rows.json into empty demo tables at start-up
+    #: seconds a store call may take (HBase: Thrift socket timeouts and the connection-pool wait;
+    #: a `timeout=MS` in the hbase:// URI wins); an outage answers 503 after at most this long
+    store_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cors", cors_origins(self.cors))
@@ -50,6 +53,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "max_body_size": int,
     "workers": int,
     "demo": bool,
+    "store_timeout": (int, float),
 }
 
 
@@ -74,7 +78,7 @@ def load_config(path: str | Path) -> Settings:
             raise SettingsError(f"{path}: {key}: unknown setting (known: {', '.join(sorted(known))})")
         expected = _TYPES[key]
         # bool is an int in Python: reject it where a number is meant
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        if not isinstance(value, expected) or (bool not in _as_tuple(expected) and isinstance(value, bool)):
             raise SettingsError(f"{path}: {key}: expected {_type_name(expected)}, got {value!r}")
         if key == "cors":
             try:
@@ -125,10 +129,18 @@ def validate(settings: Settings, where: str = "settings") -> Settings:
         raise SettingsError(f"{where}: max_body_size: must be a positive number of bytes")
     if settings.workers < 1:
         raise SettingsError(f"{where}: workers: must be at least 1")
+    if not 0 < settings.store_timeout <= 3600:
+        raise SettingsError(f"{where}: store_timeout: must be a number of seconds in (0, 3600]")
     return settings
+
+
+def _as_tuple(t: type | tuple[type, ...]) -> tuple[type, ...]:
+    return t if isinstance(t, tuple) else (t,)
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:
     if t == (bool, list):
         return "true, false or a list of origins"
+    if t == (int, float):
+        return "a number"
     return {str: "a string", int: "an integer", bool: "true or false", list: "a list"}.get(t, str(t))  # type: ignore[arg-type]

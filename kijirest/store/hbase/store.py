@@ -52,6 +52,8 @@ from kijirest.store.hbase.thrift import result_cells, row_tuples, thrift1, thrif
 DEFAULT_THRIFT_PORT = 9090
 DEFAULT_THRIFT2_PORT = 9091
 DEFAULT_POOL_SIZE = 8
+#: Thrift socket timeouts and the pool wait of a store opened without one (tools, tests); the
+#: gateway passes its `store_timeout` setting (10 s by default) instead
 DEFAULT_TIMEOUT_MS = 60_000
 _GET_CHUNK = 1000  # keys per getMultiple round trip
 
@@ -97,8 +99,9 @@ class HBaseStore(Store):
         )
 
     @classmethod
-    def from_uri(cls, uri: str) -> HBaseStore:
-        """`hbase://HOST[:PORT][?thrift2_port=N&pool_size=N&timeout=MS]` (ports 9090 / 9091)."""
+    def from_uri(cls, uri: str, *, timeout_ms: int | None = None) -> HBaseStore:
+        """`hbase://HOST[:PORT][?thrift2_port=N&pool_size=N&timeout=MS]` (ports 9090 / 9091);
+        `timeout_ms` applies unless the URI gives `timeout`."""
         parts = urlsplit(uri)
         if parts.scheme.lower() != "hbase" or not parts.hostname:
             raise ValueError(f"store URI {uri!r}: expected hbase://HOST[:PORT][?options]")
@@ -118,6 +121,8 @@ class HBaseStore(Store):
                     f"store URI {uri!r}: option {name} must be a positive integer, not {value!r}"
                 )
             options[known[name]] = int(value)
+        if timeout_ms is not None:
+            options.setdefault("timeout_ms", timeout_ms)
         return cls(parts.hostname, port, **options)
 
     def __repr__(self) -> str:
@@ -159,6 +164,13 @@ class HBaseStore(Store):
     def list_tables(self) -> list[str]:
         names = self._thrift1_pool.call(None, lambda c: c.tables())
         return sorted(n.decode() if isinstance(n, bytes) else n for n in names)
+
+    def ping(self) -> None:
+        """One cheap call to each gateway (Thrift 1 lists tables through the master, Thrift 2 asks
+        whether hbase:meta exists): both must answer for the store to serve."""
+        self.list_tables()
+        meta = thrift2.TTableName(b"hbase", b"meta")
+        self._thrift2_call(None, lambda c: c.tableExists(meta))
 
     def table_families(self, table: str) -> dict[bytes, FamilySpec]:
         tname = self._thrift_table_name(table)
@@ -353,7 +365,7 @@ class HBaseStore(Store):
             # HBase would read start == stop as a get of that row (and refuse start > stop)
             tname = self._thrift_table_name(table)
             if not self._thrift2_call(table, lambda c: c.tableExists(tname)):
-                raise TableNotFound(f"table {table!r} does not exist")
+                raise TableNotFound(f"table {table!r} does not exist", table)
             scanner.close()
             return scanner
         try:
