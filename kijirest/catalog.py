@@ -187,16 +187,22 @@ def _recover_instance(store: Store, inst: InstanceContext) -> None:
         missing = [name for name in inst.store_tables() if name not in existing]
         schemas = inst.schemas
         if schemas.id_table in missing or schemas.hash_table in missing:
+            log.warning("instance %s: the schema table is gone: re-creating it", inst.name)
+            schemas.forget()
             schemas.install()  # creates what is missing; the primitives when the id table was
-        stale = schemas.stale_entries()
-        if stale:
+            stale = True
+        elif stale_entries := schemas.stale_entries():
             log.warning(
                 "instance %s: the schema table no longer holds %d cached schema(s) (re-created?): "
                 "resetting the caches and registering the layouts' FINAL schemas again",
                 inst.name,
-                len(stale),
+                len(stale_entries),
             )
             schemas.reset()
+            stale = True
+        else:
+            stale = False
+        if stale:
             for context in inst.tables.values():
                 context.forget_writers()
         for context in inst.tables.values():
@@ -204,7 +210,7 @@ def _recover_instance(store: Store, inst: InstanceContext) -> None:
                 created = store.create_table(context.hbase_name, context.column_names.family_specs())
                 if created:
                     log.warning("instance %s: re-created the missing table %s", inst.name, context.hbase_name)
-            if stale or schemas.id_table in missing:
+            if stale:
                 _register_final_schemas(schemas, context.column_names)
 
 

@@ -185,13 +185,22 @@ class SchemaTable:
         cached = list(self._by_uid.values()) + list(self._by_hash.values())
         return [e for e in cached if stored.get(e.uid) != e]
 
+    def forget(self) -> None:
+        """Forget every cached entry (before `install()` re-creates a schema table that is gone:
+        it must register the primitives, not find them in the cache)."""
+        with self._lock:
+            self.forget_unlocked()
+
     def reset(self) -> None:
         """Forget every cached entry and re-read both tables (after `stale_entries` found some)."""
         with self._lock:
-            self._by_uid.clear()
-            self._by_hash.clear()
-            self._misses.clear()
+            self.forget_unlocked()
             self.load()
+
+    def forget_unlocked(self) -> None:
+        self._by_uid.clear()
+        self._by_hash.clear()
+        self._misses.clear()
 
     def _scan(self, table: str) -> list[SchemaEntry]:
         out: list[SchemaEntry] = []

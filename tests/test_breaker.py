@@ -161,6 +161,23 @@ async def test_a_dropped_table_is_recreated_without_a_restart(make_api, store_ur
     assert rows[0]["cells"]["info"]["label"][0]["value"] == "again"
 
 
+async def test_a_store_that_lost_every_table_is_readied_as_at_start_up(make_api, store_uri, uid) -> None:
+    api = await make_api(store=store_uri)
+    before = await api.entries()
+    await api.put("docs", [uid], {"info": {"label": [{"value": "gone soon"}]}})
+    for name in api.store.list_tables():
+        api.store.delete_table(name)
+    assert (await api.rows("docs", {"eid": [uid]})).rows[0]["cells"] == {}
+    assert sorted(api.store.list_tables()) == sorted(
+        ["kiji.api.schema_id", "kiji.api.schema_hash"] + [api.hbase_table(t) for t in TABLES]
+    )
+    # the primitives and the layouts' FINAL schemas, registered in start-up order: the same uids
+    assert await api.entries() == before
+    await api.put("docs", [uid], {"info": {"label": [{"value": "again"}]}})
+    assert (await api.rows("docs", {"eid": [uid]})).rows[0]["cells"]["info"]["label"][0]["value"] == "again"
+
+
+TABLES = ["docs", "fleeting", "hashed", "kinds", "longs", "ordered", "prefixed", "raw", "tokens", "users"]
 SCHEMA = {"type": "record", "name": "P", "namespace": "org.test", "fields": [{"name": "x", "type": "long"}]}
 OTHER = {"type": "enum", "name": "E", "namespace": "org.test", "symbols": ["A", "B"]}
 

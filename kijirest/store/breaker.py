@@ -58,6 +58,11 @@ class Breaker:
         return self.opened_at is not None
 
     @property
+    def closing(self) -> bool:
+        """`close()` was called: the store is being closed, its failures are no outage."""
+        return self._closing
+
+    @property
     def retry_after(self) -> int:
         return max(1, math.ceil(self.interval))
 

@@ -120,7 +120,8 @@ class AsyncStore:
             except StoreUnavailable:
                 raise
             except Exception as exc:  # the store answers: a table it cannot re-create is not an outage
-                log.error("the store answers again, but readying its tables failed: %s", exc)
+                if not self.breaker.closing:
+                    log.error("the store answers again, but readying its tables failed: %s", exc)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run any blocking work that uses this store (schema table, write plans) where its calls run."""

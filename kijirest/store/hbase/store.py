@@ -56,6 +56,7 @@ DEFAULT_POOL_SIZE = 8
 #: gateway passes its `store_timeout` setting (10 s by default) instead
 DEFAULT_TIMEOUT_MS = 60_000
 _GET_CHUNK = 1000  # keys per getMultiple round trip
+DDL_TIMEOUT_S = 60.0  # the least a table creation may take (see `create_table`)
 
 
 # -- the store --------------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ class HBaseStore(Store):
         self.host = host
         self.port = port
         self.thrift2_port = thrift2_port
-        wait_s = timeout_ms / 1000
+        self.timeout_s = wait_s = timeout_ms / 1000
         self._thrift1_pool = Pool(
             f"HBase Thrift at {host}:{port}", thrift1_factory(host, port, timeout_ms), pool_size, wait_s
         )
@@ -153,8 +154,20 @@ class HBaseStore(Store):
         specs = check_families(families)
         columns = [_family_descriptor(spec) for spec in specs.values()]
         desc = thrift2.TTableDescriptor(tableName=tname, columns=columns)
+
+        def create(conn: Connection) -> None:
+            # HBase answers once the table's region is assigned: on a busy or just-started HBase
+            # that can take longer than a data call may, so DDL gets at least DDL_TIMEOUT_S
+            if conn.sock is not None and self.timeout_s < DDL_TIMEOUT_S:
+                conn.sock.settimeout(DDL_TIMEOUT_S)
+            try:
+                conn.client.createTable(desc, None)
+            finally:
+                if conn.sock is not None and self.timeout_s < DDL_TIMEOUT_S:
+                    conn.sock.settimeout(self.timeout_s)
+
         try:
-            self._thrift2_call(table, lambda c: c.createTable(desc, None), retry=False)
+            self._thrift2_conn_call(table, create, retry=False)
         except StoreError as exc:
             if "TableExistsException" in str(exc):
                 return False
