@@ -78,8 +78,11 @@ def while_down(port: int, n: int) -> dict[str, Any]:
 def until_ok(port: int, deadline_s: float = 120.0) -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < deadline_s:
-        if get(port)[0] == 200:
-            return round(time.monotonic() - t0, 3)
+        try:
+            if get(port)[0] == 200:
+                return round(time.monotonic() - t0, 3)
+        except OSError:  # the gateway is not listening yet
+            pass
         time.sleep(0.05)
     raise SystemExit(f"no 200 within {deadline_s} s")
 
