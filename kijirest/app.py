@@ -9,6 +9,7 @@ parent calls `ready_catalog` too, before it forks, so that the workers only read
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -33,7 +34,7 @@ log = logging.getLogger("kijirest")
 def open_settings_store(settings: Settings) -> Store:
     """The store of `settings.store`, or a StartupError naming the setting."""
     try:
-        return open_store(settings.store)
+        return open_store(settings.store, timeout=settings.store_timeout)
     except ValueError as exc:
         raise StartupError(f"--store {settings.store}: {exc}") from exc
 
@@ -51,7 +52,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     store = open_settings_store(settings)
     astore = AsyncStore(store)
     try:
-        app[CATALOG] = await asyncio.get_running_loop().run_in_executor(None, ready_catalog, store, settings)
+        catalog = await asyncio.get_running_loop().run_in_executor(None, ready_catalog, store, settings)
+        # tables that vanish (HBase came back empty) are re-created as at start-up, without a restart
+        astore.recover = functools.partial(catalog.recover, store)
+        app[CATALOG] = catalog
         app[STORE] = astore
         yield
     finally:

@@ -48,6 +48,9 @@ class Settings:
     header_timeout: float = 10.0  # a request head must be complete within this many seconds
     body_timeout: float = 30.0  # a body that sends nothing for this many seconds is a 408
     max_connections: int = field(default_factory=default_max_connections)
+    #: seconds a store call may take (HBase: Thrift socket timeouts and the connection-pool wait;
+    #: a `timeout=MS` in the hbase:// URI wins); an outage answers 503 after at most this long
+    store_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cors", cors_origins(self.cors))
@@ -72,6 +75,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "header_timeout": (int, float),
     "body_timeout": (int, float),
     "max_connections": int,
+    "store_timeout": (int, float),
 }
 
 
@@ -96,8 +100,7 @@ def load_config(path: str | Path) -> Settings:
             raise SettingsError(f"{path}: {key}: unknown setting (known: {', '.join(sorted(known))})")
         expected = _TYPES[key]
         # bool is an int in Python: reject it where a number is meant
-        numeric = expected is int or expected == (int, float)
-        if not isinstance(value, expected) or (numeric and isinstance(value, bool)):
+        if not isinstance(value, expected) or (bool not in _as_tuple(expected) and isinstance(value, bool)):
             raise SettingsError(f"{path}: {key}: expected {_type_name(expected)}, got {value!r}")
         if key == "cors":
             try:
@@ -153,7 +156,13 @@ def validate(settings: Settings, where: str = "settings") -> Settings:
             raise SettingsError(f"{where}: {name}: must be a positive number of seconds")
     if settings.max_connections < 1:
         raise SettingsError(f"{where}: max_connections: must be at least 1")
+    if not 0 < settings.store_timeout <= 3600:
+        raise SettingsError(f"{where}: store_timeout: must be a number of seconds in (0, 3600]")
     return settings
+
+
+def _as_tuple(t: type | tuple[type, ...]) -> tuple[type, ...]:
+    return t if isinstance(t, tuple) else (t,)
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:
