@@ -12,6 +12,7 @@ parent calls `ready_catalog` too, before it forks, so that the workers only read
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -41,7 +42,7 @@ log = logging.getLogger("kijirest")
 def open_settings_store(settings: Settings) -> Store:
     """The store of `settings.store`, or a StartupError naming the setting."""
     try:
-        return open_store(settings.store)
+        return open_store(settings.store, timeout=settings.store_timeout)
     except ValueError as exc:
         raise StartupError(f"--store {settings.store}: {exc}") from exc
 
@@ -56,12 +57,26 @@ def ready_catalog(store: Store, settings: Settings) -> Catalog:
     return catalog
 
 
+def _recover(catalog: Catalog, store: Store, settings: Settings, table: str | None) -> bool:
+    """Re-create what vanished: the catalog's tables, and the API-key table (empty: the keys that
+    were in it are gone, and are answered 401 like any unknown key)."""
+    done = catalog.recover(store, table)
+    auth = settings.auth
+    if auth is not None and auth.keys and table in (None, auth.keys_table):
+        KeyTable(store, auth.keys_table).install()
+        done = True
+    return done
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = open_settings_store(settings)
     astore = AsyncStore(store)
     try:
-        app[CATALOG] = await asyncio.get_running_loop().run_in_executor(None, ready_catalog, store, settings)
+        catalog = await asyncio.get_running_loop().run_in_executor(None, ready_catalog, store, settings)
+        # tables that vanish (HBase came back empty) are re-created as at start-up, without a restart
+        astore.recover = functools.partial(_recover, catalog, store, settings)
+        app[CATALOG] = catalog
         app[STORE] = astore
         authenticator = app.get(AUTHENTICATOR)
         if authenticator is not None:

@@ -1,6 +1,7 @@
 """The served instances and tables: layouts loaded, store tables and schema tables made ready.
 
-Built once at start-up (`open_catalog`), then read-only: request handlers look up a `TableContext`
+Built once at start-up (`open_catalog`), then read-only (except `Catalog.recover`, which readies a
+store that lost tables again, as at start-up): request handlers look up a `TableContext`
 holding everything a request on that table needs, precomputed (column names, key codec, cell codecs,
 the row reader) plus the caches that fill as columns are used (cell decoders per writer schema, the
 HBase names and codecs of posted columns). The catalog knows the store and the layouts, nothing of
@@ -10,6 +11,7 @@ settings, the demo or HTTP: start-up composition lives in `app.py`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,12 +78,24 @@ class TableContext:
         return target
 
 
+    def forget_writers(self) -> None:
+        """Drop what was cached per writer schema uid (see `Catalog.recover`)."""
+        for codec in self.codecs.values():
+            codec.forget_writers()
+
+
 @dataclass
 class InstanceContext:
     name: str
     tables: dict[str, TableContext]
     schemas: SchemaTable
     uri: str = ""
+    #: one recovery at a time per instance (requests of several threads find the same table gone)
+    recovery_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def store_tables(self) -> list[str]:
+        """The store tables this instance needs: its schema tables, then its tables in name order."""
+        return [self.schemas.id_table, self.schemas.hash_table, *(t.hbase_name for t in self.tables.values())]
 
 
 @dataclass
@@ -90,6 +104,23 @@ class Catalog:
 
     def instance(self, name: str) -> InstanceContext | None:
         return self.instances.get(name)
+
+    def recover(self, store: Store, table: str | None = None) -> bool:
+        """Ready the store again for the instance that serves `table` (None: every instance), as
+        at start-up: missing tables and schema tables are created (existing ones are never altered
+        or dropped). When the schema table no longer holds what this process cached (it was
+        re-created empty, e.g. HBase came back without its data), the caches of uids are reset
+        and the FINAL columns' schemas are registered again, in start-up order: a uid cached
+        before the outage is never written again, since it may now name another schema.
+
+        Blocking (run it in the store's pool); True when `table` belongs to a served instance
+        (the failed call may then be retried), False for a table this catalog does not know."""
+        found = False
+        for inst in self.instances.values():
+            if table is None or table in inst.store_tables():
+                found = True
+                _recover_instance(store, inst)
+        return found
 
 
 def open_catalog(store: Store, layouts_dir: str, visible: tuple[str, ...] | None) -> Catalog:
@@ -148,6 +179,39 @@ def open_catalog(store: Store, layouts_dir: str, visible: tuple[str, ...] | None
                     ) from exc
         instances[iname] = InstanceContext(iname, tables, schemas, uri=f"/v1/instances/{iname}")
     return Catalog(instances)
+
+
+def _recover_instance(store: Store, inst: InstanceContext) -> None:
+    with inst.recovery_lock:
+        existing = set(store.list_tables())
+        missing = [name for name in inst.store_tables() if name not in existing]
+        schemas = inst.schemas
+        if schemas.id_table in missing or schemas.hash_table in missing:
+            log.warning("instance %s: the schema table is gone: re-creating it", inst.name)
+            schemas.forget()
+            schemas.install()  # creates what is missing; the primitives when the id table was
+            stale = True
+        elif stale_entries := schemas.stale_entries():
+            log.warning(
+                "instance %s: the schema table no longer holds %d cached schema(s) (re-created?): "
+                "resetting the caches and registering the layouts' FINAL schemas again",
+                inst.name,
+                len(stale_entries),
+            )
+            schemas.reset()
+            stale = True
+        else:
+            stale = False
+        if stale:
+            for context in inst.tables.values():
+                context.forget_writers()
+        for context in inst.tables.values():
+            if context.hbase_name in missing:
+                created = store.create_table(context.hbase_name, context.column_names.family_specs())
+                if created:
+                    log.warning("instance %s: re-created the missing table %s", inst.name, context.hbase_name)
+            if stale:
+                _register_final_schemas(schemas, context.column_names)
 
 
 def _ensure_table(store: Store, name: str, families: list[FamilySpec], existing: set[str]) -> None:

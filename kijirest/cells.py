@@ -159,6 +159,12 @@ class ColumnCodec:
             self._uid_decoder() if self.storage == "UID" else self.decode
         )
 
+    def forget_writers(self) -> None:
+        """Drop the decoders cached per writer uid / hash (the schema table was re-created: a uid
+        may now name another schema). Cleared in place: `decode_cell` holds the dict."""
+        self._by_uid.clear()
+        self._by_hash.clear()
+
     def _schema_of_uid(self, uid: int) -> Schema:
         entry = self._schemas.by_uid(uid)
         if entry is None:

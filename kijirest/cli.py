@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
         p.add_argument("--port", type=int, help="port to listen on (default 8080; 0 = any free port)")
         p.add_argument("--workers", type=int, help="processes sharing the port with SO_REUSEPORT (default 1)")
+        p.add_argument("--store-timeout", type=float, help="seconds a store call may take (default 10)")
         p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
         _add_security_flags(p)
     _add_keys_parser(sub)
@@ -103,6 +104,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     settings = settings.with_overrides(
         layouts=args.layouts, store=args.store, host=args.host, port=args.port, workers=args.workers
     )
+    settings = settings.with_overrides(store_timeout=args.store_timeout)
     jwt = {
         "secret_file": args.jwt_secret_file,
         "public_keys": args.jwt_public_keys,

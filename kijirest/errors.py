@@ -1,10 +1,10 @@
 """Failures as HTTP answers: the problem object and the one middleware that answers with it.
 
 The model raises `problems.Problem`s (where + what, no HTTP); this module alone turns them, store
-outages and aiohttp's own HTTP errors into RFC 9457 problem+json plus KijiREST's `exceptionName` /
-`exception` members, so that old clients keep working. A failure that is none of these is a bug: it
-is logged with its trace and answered 500 without details. The row stream's error tail
-(`streaming.py`) uses the same `problem_for`.
+outages (503 with `Retry-After`) and aiohttp's own HTTP errors into RFC 9457 problem+json plus
+KijiREST's `exceptionName` / `exception` members, so that old clients keep working. A failure that
+is none of these is a bug: it is logged with its trace and answered 500 without details. The row
+stream's error tail (`streaming.py`) uses the same `problem_for`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ from kijirest.loglimit import left_out_note
 from kijirest.problems import Problem, Unauthorized
 from kijirest.state import LOG_LIMITER
 from kijirest.store.base import StoreUnavailable
+from kijirest.store.breaker import StoreDown
 
 log = logging.getLogger("kijirest")
 
 PROBLEM_JSON = "application/problem+json"
+#: Retry-After of a store 503 that did not come from the breaker (whole seconds)
+RETRY_AFTER_S = 1
 
 
 def problem(status: int, detail: str, exception_name: str) -> dict[str, Any]:
@@ -56,6 +59,12 @@ def problem_headers(exc: Problem) -> CIMultiDict[str] | None:
     return None
 
 
+def retry_after(exc: StoreUnavailable) -> int:
+    """Seconds a client should wait before retrying after a store 503 (the breaker's probe
+    interval while it is open; 1 otherwise)."""
+    return getattr(exc, "retry_after", None) or RETRY_AFTER_S
+
+
 def problem_response(body: dict[str, Any], headers: Any = None) -> web.Response:
     return web.Response(
         status=body["status"],
@@ -83,8 +92,9 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except Problem as exc:
         return problem_response(problem_for(exc), problem_headers(exc))
     except StoreUnavailable as exc:
-        log.warning("store unavailable on %s %s: %s", request.method, request.path_qs, exc)
-        return problem_response(problem_for(exc))
+        if not isinstance(exc, StoreDown):  # the breaker's refusals: logged once, when it opened
+            log.warning("store unavailable on %s %s: %s", request.method, request.path_qs, exc)
+        return problem_response(problem_for(exc), {"Retry-After": str(retry_after(exc))})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

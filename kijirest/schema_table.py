@@ -178,6 +178,30 @@ class SchemaTable:
         self._by_uid.update(by_uid)
         self._by_hash.update(by_hash)
 
+    def stale_entries(self) -> list[SchemaEntry]:
+        """Cached entries the store no longer holds as cached (its schema table was re-created, or
+        emptied): the caches must then be reset before a cached uid is written again."""
+        stored = {e.uid: e for e in self._scan(self.id_table)}
+        cached = list(self._by_uid.values()) + list(self._by_hash.values())
+        return [e for e in cached if stored.get(e.uid) != e]
+
+    def forget(self) -> None:
+        """Forget every cached entry (before `install()` re-creates a schema table that is gone:
+        it must register the primitives, not find them in the cache)."""
+        with self._lock:
+            self.forget_unlocked()
+
+    def reset(self) -> None:
+        """Forget every cached entry and re-read both tables (after `stale_entries` found some)."""
+        with self._lock:
+            self.forget_unlocked()
+            self.load()
+
+    def forget_unlocked(self) -> None:
+        self._by_uid.clear()
+        self._by_hash.clear()
+        self._misses.clear()
+
     def _scan(self, table: str) -> list[SchemaEntry]:
         out: list[SchemaEntry] = []
         with self.store.scan(table, Scan(read=_LATEST)) as scanner:

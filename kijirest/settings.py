@@ -50,6 +50,9 @@ class Settings:
     header_timeout: float = 10.0  # a request head must be complete within this many seconds
     body_timeout: float = 30.0  # a body that sends nothing for this many seconds is a 408
     max_connections: int = field(default_factory=default_max_connections)
+    #: seconds a store call may take (HBase: Thrift socket timeouts and the connection-pool wait;
+    #: a `timeout=MS` in the hbase:// URI wins); an outage answers 503 after at most this long
+    store_timeout: float = 10.0
     # who may call (kijirest/auth/, docs/security.md): None = not configured (loopback only)
     auth: AuthSettings | None = None
     tls_cert: str | None = None  # PEM certificate chain: serve HTTPS
@@ -79,6 +82,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "header_timeout": (int, float),
     "body_timeout": (int, float),
     "max_connections": int,
+    "store_timeout": (int, float),
     "auth": (str, bool, dict),
     "tls_cert": str,
     "tls_key": str,
@@ -107,8 +111,7 @@ def load_config(path: str | Path) -> Settings:
             raise SettingsError(f"{path}: {key}: unknown setting (known: {', '.join(sorted(known))})")
         expected = _TYPES[key]
         # bool is an int in Python: reject it where a number is meant
-        numeric = expected is int or expected == (int, float)
-        if not isinstance(value, expected) or (numeric and isinstance(value, bool)):
+        if not isinstance(value, expected) or (bool not in _as_tuple(expected) and isinstance(value, bool)):
             raise SettingsError(f"{path}: {key}: expected {_type_name(expected)}, got {value!r}")
         if key == "cors":
             try:
@@ -189,6 +192,8 @@ def validate(settings: Settings, where: str = "settings") -> Settings:
             raise SettingsError(f"{where}: {name}: must be a positive number of seconds")
     if settings.max_connections < 1:
         raise SettingsError(f"{where}: max_connections: must be at least 1")
+    if not 0 < settings.store_timeout <= 3600:
+        raise SettingsError(f"{where}: store_timeout: must be a number of seconds in (0, 3600]")
     validate_security(settings, where)
     return settings
 
@@ -203,6 +208,10 @@ def validate_security(settings: Settings, where: str = "settings") -> None:
         )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise SettingsError(f"{where}: tls_cert and tls_key: give both (PEM files) or neither")
+
+
+def _as_tuple(t: type | tuple[type, ...]) -> tuple[type, ...]:
+    return t if isinstance(t, tuple) else (t,)
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:

@@ -415,7 +415,7 @@ def make_api(aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
         if wrap is not None:
             real_open = app_module.open_store
-            monkeypatch.setattr(app_module, "open_store", lambda uri: wrap(real_open(uri)))
+            monkeypatch.setattr(app_module, "open_store", lambda uri, **kw: wrap(real_open(uri, **kw)))
         app = await app_module.init_app(Settings(layouts=str(layouts), store=store, **settings))
         return ApiClient(await aiohttp_client(served(app)), store.split(":")[0])
 

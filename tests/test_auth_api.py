@@ -736,3 +736,16 @@ async def test_without_auth_every_route_answers_as_before(aiohttp_client, names)
     assert sorted(i["name"] for i in listed.json()) == sorted([names.main, names.other])
     assert (await client.get("/v1/keys")).status == 404  # no key routes without auth.keys
     assert "X-Request-Id" not in listed.headers
+
+
+async def test_a_key_table_that_vanished_is_recreated_and_its_keys_are_unknown(aiohttp_client, names) -> None:
+    """HBase came back empty: the key table is re-created (as the catalog's tables are) and the
+    keys that were in it answer 401 like any unknown key, not 500."""
+    auth = AuthSettings(keys=True, keys_table=names.keys_table)
+    app = await init_app(Settings(layouts=str(names.root), store="memory:", auth=auth))
+    client = ApiClient(await aiohttp_client(served(app)), "memory")
+    _, secret = await asyncio.to_thread(KeyTable(client.store, names.keys_table).create, "gone", ["*:read"])
+    await asyncio.to_thread(client.store.delete_table, names.keys_table)
+    answer = await client.get("/v1/instances", headers={"Authorization": bearer(secret)})
+    assert "unknown or invalid API key" in answer.problem(401, "authorization")["detail"]
+    assert names.keys_table in client.store.list_tables()

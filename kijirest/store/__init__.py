@@ -47,8 +47,10 @@ __all__ = [
 _SCHEMES = "memory:, embedded:PATH or hbase://HOST[:PORT][?options]"
 
 
-def open_store(uri: str) -> Store:
-    """Open the store a URI names; a URI that names none raises ValueError saying why."""
+def open_store(uri: str, *, timeout: float | None = None) -> Store:
+    """Open the store a URI names; a URI that names none raises ValueError saying why. `timeout`
+    (seconds) bounds each call to a remote store (HBase: Thrift socket timeouts and the wait for a
+    pooled connection) unless the URI sets its own (`hbase://...?timeout=MS` wins)."""
     if not isinstance(uri, str):
         raise TypeError(f"store URI must be a str, not {type(uri).__name__}")
     scheme, sep, rest = uri.partition(":")
@@ -78,5 +80,6 @@ def open_store(uri: str) -> Store:
             raise ValueError(f"store URI {uri!r}: expected hbase://HOST[:PORT][?options]")
         from kijirest.store.hbase import HBaseStore
 
-        return HBaseStore.from_uri(uri)
+        timeout_ms = None if timeout is None else max(1, round(timeout * 1000))
+        return HBaseStore.from_uri(uri, timeout_ms=timeout_ms)
     raise ValueError(f"store URI {uri!r}: unknown scheme {scheme!r}; expected {_SCHEMES}")

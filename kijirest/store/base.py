@@ -45,7 +45,12 @@ class StoreUnavailable(StoreError):
 
 
 class TableNotFound(StoreError):
-    pass
+    """The table does not exist; `table` names it when the store knows (the gateway re-creates the
+    tables it serves when they vanish, e.g. after HBase came back empty)."""
+
+    def __init__(self, message: str, table: str | None = None) -> None:
+        super().__init__(message)
+        self.table = table
 
 
 class TableExists(StoreError):
@@ -163,6 +168,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_tables(self) -> list[str]: ...
+
+    def ping(self) -> None:
+        """A cheap call that fails (StoreUnavailable) while the store cannot serve: the outage
+        breaker's probe. Stores with several servers behind them check each one."""
+        self.list_tables()
 
     @abc.abstractmethod
     def table_families(self, table: str) -> dict[bytes, FamilySpec]:

@@ -315,7 +315,7 @@ class EmbeddedStore(Store):
     def _table(self, table: str) -> _TableInfo:
         info = self._tables.get(table)
         if info is None:
-            raise TableNotFound(f"table {table!r} not found")
+            raise TableNotFound(f"table {table!r} not found", table)
         return info
 
     # -- the writer: group commit -----------------------------------------------------------------
@@ -432,7 +432,7 @@ class EmbeddedStore(Store):
 
         def run(conn: sqlite3.Connection) -> None:
             if self._tables.get(table) is not info:
-                raise TableNotFound(f"table {table!r} not found")
+                raise TableNotFound(f"table {table!r} not found", table)
             conn.executemany(_PUT, values)
             if prune:
                 conn.executemany(_PRUNE, prune)
@@ -452,7 +452,7 @@ class EmbeddedStore(Store):
 
         def run(conn: sqlite3.Connection) -> int:
             if self._tables.get(table) is not info:
-                raise TableNotFound(f"table {table!r} not found")
+                raise TableNotFound(f"table {table!r} not found", table)
             now = self._clock()
             plan = plan_read(table, info.families, read, now)
             cells = conn.execute(
@@ -489,7 +489,7 @@ class EmbeddedStore(Store):
 
         def run(conn: sqlite3.Connection) -> None:
             if self._tables.get(table) is not info:
-                raise TableNotFound(f"table {table!r} not found")
+                raise TableNotFound(f"table {table!r} not found", table)
             t = info.id
             at = self._clock() if timestamp is None else timestamp
             stored: dict[bytes, list[bytes]] = {}

@@ -132,7 +132,7 @@ class MemoryStore(Store):
     def _table(self, table: str) -> _Table:
         t = self._tables.get(table)
         if t is None:
-            raise TableNotFound(f"table {table!r} not found")
+            raise TableNotFound(f"table {table!r} not found", table)
         return t
 
     # -- tables ---------------------------------------------------------------------------------

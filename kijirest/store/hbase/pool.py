@@ -5,7 +5,9 @@ connections, and an open scan holds none between batches (the Thrift 2 server ke
 for all its connections). A pooled connection that the server closed is noticed before use; a read
 or idempotent write that still fails on a reused connection ("TSocket read 0 bytes", broken pipe)
 is retried once on a fresh one. Unreachable HBase or a timeout raises StoreUnavailable; a server's
-error reply becomes a StoreError (TableNotFound, StoreUnavailable when HBase itself is not ready).
+error reply becomes a StoreError (TableNotFound, StoreUnavailable when HBase behind a live Thrift
+server cannot serve: ZooKeeper, master or RegionServer down or starting, a table or region not
+serving), so that the API answers 503 for every outage and 500 only for what is a bug.
 """
 
 from __future__ import annotations
@@ -43,17 +45,44 @@ _CONNECTION_GONE = (
 # Server replies: the connection is still in a clean state after them.
 _THRIFT1_REPLIES = (thrift1.IOError, thrift1.IllegalArgument, thrift1.AlreadyExists)
 SERVER_REPLIES = (thrift2.TIOError, thrift2.TIllegalArgument, TApplicationException, *_THRIFT1_REPLIES)
-# HBase-side conditions behind a live Thrift server that still mean "HBase is not available".
+# HBase-side conditions behind a live Thrift server that still mean "HBase is not available": the
+# Thrift server answers, but the cluster behind it does not (master, RegionServer or ZooKeeper down,
+# starting, or a region / table not serving). Found by provoking them on a standalone HBase 2.6:
+# with the master JVM (master + RegionServer + ZooKeeper) stopped and the gateways up, Thrift 2
+# answers TIOError "Zookeeper LIST could not be completed in 10000 ms" (also GET), Thrift 1 IOError
+# "org.apache.hadoop.hbase.DoNotRetryIOException: Zookeeper GET could not be completed in 10000 ms";
+# on a disabled table Thrift 2 answers "<table> is disabled." and Thrift 1
+# "org.apache.hadoop.hbase.TableNotEnabledException: <table> is disabled.". The others are the
+# exceptions of HBase's client for the same conditions (master starting, servers going away).
 _UNAVAILABLE_MARKERS = (
-    "RetriesExhaustedException",
+    "could not be completed in",  # ReadOnlyZKClient: "Zookeeper GET|LIST|EXISTS could not be ..."
+    "ConnectionLossException",
+    "SessionExpiredException",
+    "KeeperException",
+    "MasterNotRunningException",
     "PleaseHoldException",
     "ServerNotRunningYetException",
+    "RegionServerStoppedException",
+    "RegionServerAbortedException",
+    "RetriesExhaustedException",
     "CallTimeoutException",
     "SocketTimeoutException",
+    "TimeoutIOException",
     "ConnectException",
+    "ConnectionClosedException",
+    "ConnectionClosingException",
+    "CallQueueTooBigException",
+    "CallDroppedException",
+    "ServerTooBusyException",
+    "RegionTooBusyException",
     "NotServingRegionException",
     "RegionOfflineException",
+    "RegionMovedException",
+    "NoServerForRegionException",
+    "TableNotEnabledException",
+    "TableNotDisabledException",
 )
+_ZOOKEEPER = "zookeeper"
 
 
 class ConnectionDropped(StoreUnavailable):
@@ -225,8 +254,15 @@ def server_error(exc: BaseException, table: str | None) -> StoreError:
     msg = _message(exc)
     first = msg.splitlines()[0] if msg else type(exc).__name__
     if table is not None and ("TableNotFoundException" in first or first in (table, f"default:{table}")):
-        return TableNotFound(f"table {table!r} does not exist")
-    if any(marker in msg for marker in _UNAVAILABLE_MARKERS):
+        return TableNotFound(f"table {table!r} does not exist", table)
+    if (
+        # an exception the Thrift server's handler did not expect (HBase's client failing under
+        # it, e.g. its connection to the cluster closed): the server cannot serve, not our bug
+        (isinstance(exc, TApplicationException) and exc.type == TApplicationException.INTERNAL_ERROR)
+        or any(marker in msg for marker in _UNAVAILABLE_MARKERS)
+        or _ZOOKEEPER in first.lower()
+        or (table is not None and first in (f"{table} is disabled.", f"default:{table} is disabled."))
+    ):
         return StoreUnavailable(f"HBase is not available: {first}")
     where = f"table {table!r}: " if table is not None else ""
     return StoreError(f"{where}HBase: {first}")

@@ -52,8 +52,11 @@ from kijirest.store.hbase.thrift import result_cells, row_tuples, thrift1, thrif
 DEFAULT_THRIFT_PORT = 9090
 DEFAULT_THRIFT2_PORT = 9091
 DEFAULT_POOL_SIZE = 8
+#: Thrift socket timeouts and the pool wait of a store opened without one (tools, tests); the
+#: gateway passes its `store_timeout` setting (10 s by default) instead
 DEFAULT_TIMEOUT_MS = 60_000
 _GET_CHUNK = 1000  # keys per getMultiple round trip
+DDL_TIMEOUT_S = 60.0  # the least a table creation may take (see `create_table`)
 
 
 # -- the store --------------------------------------------------------------------------------------
@@ -85,7 +88,7 @@ class HBaseStore(Store):
         self.host = host
         self.port = port
         self.thrift2_port = thrift2_port
-        wait_s = timeout_ms / 1000
+        self.timeout_s = wait_s = timeout_ms / 1000
         self._thrift1_pool = Pool(
             f"HBase Thrift at {host}:{port}", thrift1_factory(host, port, timeout_ms), pool_size, wait_s
         )
@@ -97,8 +100,9 @@ class HBaseStore(Store):
         )
 
     @classmethod
-    def from_uri(cls, uri: str) -> HBaseStore:
-        """`hbase://HOST[:PORT][?thrift2_port=N&pool_size=N&timeout=MS]` (ports 9090 / 9091)."""
+    def from_uri(cls, uri: str, *, timeout_ms: int | None = None) -> HBaseStore:
+        """`hbase://HOST[:PORT][?thrift2_port=N&pool_size=N&timeout=MS]` (ports 9090 / 9091);
+        `timeout_ms` applies unless the URI gives `timeout`."""
         parts = urlsplit(uri)
         if parts.scheme.lower() != "hbase" or not parts.hostname:
             raise ValueError(f"store URI {uri!r}: expected hbase://HOST[:PORT][?options]")
@@ -118,6 +122,8 @@ class HBaseStore(Store):
                     f"store URI {uri!r}: option {name} must be a positive integer, not {value!r}"
                 )
             options[known[name]] = int(value)
+        if timeout_ms is not None:
+            options.setdefault("timeout_ms", timeout_ms)
         return cls(parts.hostname, port, **options)
 
     def __repr__(self) -> str:
@@ -148,8 +154,20 @@ class HBaseStore(Store):
         specs = check_families(families)
         columns = [_family_descriptor(spec) for spec in specs.values()]
         desc = thrift2.TTableDescriptor(tableName=tname, columns=columns)
+
+        def create(conn: Connection) -> None:
+            # HBase answers once the table's region is assigned: on a busy or just-started HBase
+            # that can take longer than a data call may, so DDL gets at least DDL_TIMEOUT_S
+            if conn.sock is not None and self.timeout_s < DDL_TIMEOUT_S:
+                conn.sock.settimeout(DDL_TIMEOUT_S)
+            try:
+                conn.client.createTable(desc, None)
+            finally:
+                if conn.sock is not None and self.timeout_s < DDL_TIMEOUT_S:
+                    conn.sock.settimeout(self.timeout_s)
+
         try:
-            self._thrift2_call(table, lambda c: c.createTable(desc, None), retry=False)
+            self._thrift2_conn_call(table, create, retry=False)
         except StoreError as exc:
             if "TableExistsException" in str(exc):
                 return False
@@ -159,6 +177,13 @@ class HBaseStore(Store):
     def list_tables(self) -> list[str]:
         names = self._thrift1_pool.call(None, lambda c: c.tables())
         return sorted(n.decode() if isinstance(n, bytes) else n for n in names)
+
+    def ping(self) -> None:
+        """One cheap call to each gateway (Thrift 1 lists tables through the master, Thrift 2 asks
+        whether hbase:meta exists): both must answer for the store to serve."""
+        self.list_tables()
+        meta = thrift2.TTableName(b"hbase", b"meta")
+        self._thrift2_call(None, lambda c: c.tableExists(meta))
 
     def table_families(self, table: str) -> dict[bytes, FamilySpec]:
         tname = self._thrift_table_name(table)
@@ -353,7 +378,7 @@ class HBaseStore(Store):
             # HBase would read start == stop as a get of that row (and refuse start > stop)
             tname = self._thrift_table_name(table)
             if not self._thrift2_call(table, lambda c: c.tableExists(tname)):
-                raise TableNotFound(f"table {table!r} does not exist")
+                raise TableNotFound(f"table {table!r} does not exist", table)
             scanner.close()
             return scanner
         try:
