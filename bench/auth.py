@@ -1,23 +1,26 @@
 """`python -m bench.auth`: what authentication costs. R_auth = throughput with auth on ÷ auth off,
 for an API key and for a JWT, measured side by side in one run.
 
-Three gateways serve the same data from the same store at the same time:
+Four gateways serve the same data from the same store at the same time:
 
 - `off`: no credentials asked (loopback, `auth` not configured);
 - `key`: `--auth-keys`, every request `Authorization: Bearer kr1_...` (a key made with
   `kijirest keys create --grant bench:read` in the same store);
 - `jwt`: `--jwt-secret-file`, every request `Authorization: Bearer <HS256 JWT>` with
-  `kijirest_grants: ["bench:read"]`.
+  `kijirest_grants: ["bench:read"]`;
+- `off2`: a second gateway without auth, the control: off2/off shows how far two identical
+  gateway processes differ on this machine (placement, caches, other load), the noise floor of
+  the other two ratios.
 
 Two measurements:
 
 - point GETs: `GET rows?eid=[...]` of random existing rows at concurrency 32, from one client
   process that takes turns: `--rounds` rounds of `--batch` requests to each gateway, in a rotating
   order (`bench.client` `interleaved_gets`). A turn lasts a fraction of a second, so a burst of
-  load from another process on a shared machine falls on all three alike; R_auth is the median
+  load from another process on a shared machine falls on all four alike; R_auth is the median
   over the rounds of (requests/s with auth) / (requests/s without), round by round;
 - a full scan: `GET rows?limit=N` of `bench/events`, streamed and parsed by `bench.client`, the
-  three gateways one after the other in a rotating order, `--reps` times; R_auth per repetition
+  four gateways one after the other in a rotating order, `--reps` times; R_auth per repetition
   from the wall clock, and from the CPU seconds the gateway process spent (read from /proc before
   and after: a gateway bound by its CPU serves 1 / (CPU per row) rows a second, and that moves
   less than the wall clock when other processes load the machine); medians.
@@ -45,7 +48,7 @@ from bench import data
 from bench.ab import ensure_embedded, ensure_hbase, rows_url
 from bench.procs import PYTHON, REPO, Gateway, cpu_seconds, run_job
 
-SIDES = ("off", "key", "jwt")
+SIDES = ("off", "key", "jwt", "off2")
 CONCURRENCY = 32
 
 
@@ -77,7 +80,7 @@ def make_jwt(secret: bytes) -> str:
 def report(what: str, unit: str, by_side: dict[str, list[float]]) -> None:
     medians = "   ".join(f"{s} {statistics.median(by_side[s]):,.0f}" for s in SIDES)
     print(f"  {what}: median {unit} {medians}")
-    for side in ("key", "jwt"):
+    for side in ("key", "jwt", "off2"):
         ratios = sorted(on / off for on, off in zip(by_side[side], by_side["off"], strict=True))
         quartiles = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [ratios[0], 0, ratios[-1]]
         print(
@@ -125,11 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     key = keys_command(store, "create", "--name", key_name, "--grant", "bench:read")
     headers = {
         "off": {},
+        "off2": {},
         "key": {"Authorization": f"Bearer {key}"},
         "jwt": {"Authorization": f"Bearer {make_jwt(secret)}"},
     }
     gateways = {
         "off": Gateway(store, work, name="off"),
+        "off2": Gateway(store, work, name="off2"),
         "key": Gateway(store, work, name="key", args=("--auth-keys",)),
         "jwt": Gateway(store, work, name="jwt", args=("--jwt-secret-file", str(secret_file))),
     }
@@ -169,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         for side in SIDES:
             scan(side)  # warm-up
         for rep in range(args.reps):
-            order = SIDES[rep % 3 :] + SIDES[: rep % 3]
+            order = SIDES[rep % len(SIDES) :] + SIDES[: rep % len(SIDES)]
             got = {side: scan(side) for side in order}
             for side in SIDES:
                 scans["wall"][side].append(got[side][0])
