@@ -164,9 +164,17 @@ class Gateway:
     """`python -m kijirest serve` as a subprocess; ready when it logs its listening line."""
 
     def __init__(
-        self, store: str, workdir: Path, *, workers: int = 1, name: str = "gateway", whatif: str = ""
+        self,
+        store: str,
+        workdir: Path,
+        *,
+        workers: int = 1,
+        name: str = "gateway",
+        whatif: str = "",
+        config: Path | None = None,
     ) -> None:
         self.store = store
+        self.config = config  # a YAML config file (settings the command line has no flag for)
         self.workers = workers
         self.whatif = whatif  # bench/whatif.py variants patched into this gateway
         self.log = workdir / f"{name}.log"
@@ -208,6 +216,8 @@ class Gateway:
             "--log-level",
             "WARNING" if self.workers > 1 else "INFO",
         ]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)]
         if self.workers > 1:
             cmd += ["--workers", str(self.workers)]
             # with workers, the listening line only comes from the workers: keep INFO for it

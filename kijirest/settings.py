@@ -10,6 +10,11 @@ import yaml
 
 DEFAULT_STORE = "embedded:./kijirest-data"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+#: memory bounds (docs/operations.md "Memory bounds"): rows one POST may write, row streams in flight
+#: at once, and the bytes of store batches all streams together may hold
+DEFAULT_MAX_ROWS_PER_POST = 10_000
+DEFAULT_MAX_STREAMS = 256
+DEFAULT_STREAM_BUFFER = 32 * 1024 * 1024
 
 
 class SettingsError(ValueError):
@@ -30,6 +35,9 @@ class Settings:
     max_body_size: int = DEFAULT_MAX_BODY
     workers: int = 1
     demo: bool = False  # load conf/demo-rows.json into empty demo tables at start-up
+    max_rows_per_post: int = DEFAULT_MAX_ROWS_PER_POST  # more: 413, nothing written
+    max_streams: int = DEFAULT_MAX_STREAMS  # row streams (scans) at once; more: 503 + Retry-After
+    stream_buffer_bytes: int = DEFAULT_STREAM_BUFFER  # shared by the store batches of open scans
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cors", cors_origins(self.cors))
@@ -50,6 +58,9 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "max_body_size": int,
     "workers": int,
     "demo": bool,
+    "max_rows_per_post": int,
+    "max_streams": int,
+    "stream_buffer_bytes": int,
 }
 
 
@@ -125,6 +136,9 @@ def validate(settings: Settings, where: str = "settings") -> Settings:
         raise SettingsError(f"{where}: max_body_size: must be a positive number of bytes")
     if settings.workers < 1:
         raise SettingsError(f"{where}: workers: must be at least 1")
+    for name in ("max_rows_per_post", "max_streams", "stream_buffer_bytes"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"{where}: {name}: must be at least 1")
     return settings
 
 

@@ -12,10 +12,12 @@ from kijirest.catalog import Catalog, InstanceContext, TableContext
 from kijirest.problems import NotFound
 from kijirest.settings import Settings
 from kijirest.store.runner import AsyncStore
+from kijirest.streams import StreamGate
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", AsyncStore)
 CATALOG = web.AppKey("catalog", Catalog)
+STREAMS = web.AppKey("streams", StreamGate)
 
 
 def instance_of(request: web.Request) -> InstanceContext:

@@ -1,5 +1,18 @@
 """What every view reads and answers with: JSON bodies in, JSON bodies out, and the content type a
-row stream is sent as."""
+row stream is sent as.
+
+A POST of rows is read in one of two ways (`read_rows_body`), decided by the bytes that arrive,
+not by what Content-Length claims (a gzip body's header says nothing of its decoded size):
+
+- up to `SMALL_BODY_BYTES`: the whole body, parsed by orjson on the event loop, then planned. The
+  fast path: for the usual POST of tens or hundreds of rows orjson is ~2x faster than the events
+  of the incremental parser turned into objects in Python (measured on bench rows: 100 rows,
+  34 KB: orjson 0.10 ms, incremental 0.23 ms), and a body this small costs little memory either way.
+- anything larger: incrementally (`json_rows.RowSplitter`, yajl2_c), `STEP_BYTES` at a time in a
+  worker thread, each completed row validated and planned at once (`writer.RowPlanner`). Memory is
+  one step's bytes and rows plus the plan, never the body's objects at once: a body of more than
+  `max_rows_per_post` rows is refused at the row after the limit, however long it is.
+"""
 
 from __future__ import annotations
 
@@ -10,34 +23,103 @@ import orjson
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from kijirest.catalog import TableContext
+from kijirest.json_rows import MalformedJson, RowSplitter
 from kijirest.problems import BadInput, UnsupportedMediaType
+from kijirest.writer import RowPlanner, WritePlan
 
 NDJSON = "application/x-ndjson"
 #: bodies above this are parsed in a worker thread: orjson holds the event loop ~1 ms per 100 KB of
 #: rows, so a 60 MB body parsed inline stalled every other request for most of a second
 PARSE_OFF_LOOP_BYTES = 256 * 1024
+#: bodies up to this size are parsed whole by orjson (`read_rows_body`); larger ones incrementally
+SMALL_BODY_BYTES = PARSE_OFF_LOOP_BYTES
+#: bytes handed to the incremental parser per worker-thread call
+STEP_BYTES = 256 * 1024
 
 
-async def read_json_body(request: web.Request) -> Any:
-    """The request's JSON body. Only `application/json` is taken (415 otherwise): a cross-site
-    "simple" request (text/plain, forms, none) can then never write, since a browser preflights a
-    JSON POST. A body that cannot be read (a Content-Encoding that does not decode) is a 400."""
+def require_json(request: web.Request) -> None:
+    """Only `application/json` is taken (415 otherwise): a cross-site "simple" request
+    (text/plain, forms, none) can then never write, since a browser preflights a JSON POST."""
     if request.content_type != "application/json":
         given = request.headers.get("Content-Type")
         what = f"a body must be sent as application/json, got {given!r}" if given else "missing"
         raise UnsupportedMediaType("Content-Type", what + " (send application/json)" if not given else what)
+
+
+def _unreadable(request: web.Request, exc: RequestPayloadError) -> BadInput:
+    """A body that cannot be read (a Content-Encoding that does not decode) is a 400."""
+    request.protocol.force_close()  # the rest of the body cannot be read either: no keep-alive
+    reason = " ".join(str(exc).split())
+    return BadInput("body", f"cannot read the body: {reason}")
+
+
+async def read_json_body(request: web.Request) -> Any:
+    """The request's JSON body (application/json only, see `require_json`)."""
+    require_json(request)
     try:
         body = await request.read()
     except RequestPayloadError as exc:
-        request.protocol.force_close()  # the rest of the body cannot be read either: no keep-alive
-        reason = " ".join(str(exc).split())
-        raise BadInput("body", f"cannot read the body: {reason}") from None
+        raise _unreadable(request, exc) from None
+    return await parse_json(body)
+
+
+async def parse_json(body: bytes) -> Any:
+    """orjson's value of `body`, parsed in a worker thread when it is large; 400 when malformed."""
     try:
         if len(body) > PARSE_OFF_LOOP_BYTES:
             return await asyncio.get_running_loop().run_in_executor(None, orjson.loads, body)
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadInput("body", f"malformed JSON: {exc}") from None
+
+
+async def read_rows_body(
+    request: web.Request, table: TableContext, max_rows: int, max_body: int
+) -> tuple[Any, WritePlan | None]:
+    """A POST body of rows: `(document, None)` for a small body (planned by the caller with
+    `plan_writes`), or `(None, plan)` for a large one, validated and planned as it was read (see
+    the module docstring). 413 past `max_body` bytes or `max_rows` rows."""
+    require_json(request)
+    content = request.content
+    head: list[bytes] = []
+    size = 0
+    try:
+        while size <= SMALL_BODY_BYTES:
+            chunk = await content.readany()
+            if not chunk:
+                return await parse_json(b"".join(head)), None
+            head.append(chunk)
+            size += len(chunk)
+            if size > max_body:
+                raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=size)
+        loop = asyncio.get_running_loop()
+        splitter = RowSplitter()
+        planner = RowPlanner(table, max_rows)
+        pending = b"".join(head)
+        head = []
+        while True:
+            await loop.run_in_executor(None, _plan_step, splitter, planner, pending)
+            pending = await content.read(STEP_BYTES)
+            size += len(pending)
+            if size > max_body:
+                raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=size)
+            if not pending:
+                break
+        await loop.run_in_executor(None, _plan_step, splitter, planner, None)
+    except RequestPayloadError as exc:
+        raise _unreadable(request, exc) from None
+    return None, planner.plan
+
+
+def _plan_step(splitter: RowSplitter, planner: RowPlanner, data: bytes | None) -> None:
+    """Parse the next bytes (None: the end of the body) and plan every row they complete."""
+    try:
+        rows = splitter.feed(data) if data is not None else splitter.close()
+    except MalformedJson as exc:
+        raise BadInput("body", f"malformed JSON: {exc}") from None
+    for row in rows:
+        planner.add(row, splitter.in_array)
 
 
 def json_response(value: object) -> web.Response:
