@@ -11,10 +11,11 @@ How: yajl's *events* (`basic_parse`, in C) are turned into values here, not ijso
 C code keeps a prefix string per nesting level ("item.item.item...", O(depth²) bytes): 200 KB of
 `[[[[...` made it allocate 18 GB. Building from events also lets nesting stop at `MAX_DEPTH`, as
 orjson does (its limit is 1024). Numbers: integers are `int`, others `float` (`use_float`), as from
-orjson. Where the two parsers differ the answer is still a 400 naming `body`: yajl refuses integers
-beyond 64 bits (orjson reads them as floats, which no integer column takes either), and yajl would
-turn a `\\u` escape of a lone UTF-16 surrogate into "?" without a word, so those are found in the
-bytes first and refused as orjson refuses them.
+orjson. yajl refuses integers outside -2**63+1 .. 2**63-1, Long.MIN_VALUE included: on that error
+(`IntegerOverflow`) the caller parses the body again with ijson's pure-Python backend
+(`exact_numbers`), which reads any integer; it is slower, and only that rare body pays for it. yajl
+would also turn a `\\u` escape of a lone UTF-16 surrogate into "?" without a word, so those are
+found in the bytes first (`SurrogateCheck`) and refused as orjson refuses them.
 """
 
 from __future__ import annotations
@@ -33,7 +34,18 @@ _VALUE_EVENTS = frozenset(("null", "boolean", "integer", "double", "number", "st
 
 
 class MalformedJson(ValueError):
-    """The bytes are not one JSON value (the message says why, on one line)."""
+    """The bytes are not one JSON value (the message says why, on one line). `rows`: the values
+    completed before the error, which a caller may still check first (a row limit reached before
+    the broken part is what the client should hear about)."""
+
+    def __init__(self, reason: str, rows: list[Any] | None = None) -> None:
+        super().__init__(reason)
+        self.rows = rows or []
+
+
+class IntegerOverflow(MalformedJson):
+    """yajl met an integer outside the 64-bit range (it refuses even -2**63, Long.MIN_VALUE):
+    the body must be parsed again by `RowSplitter(exact_numbers=True)`."""
 
 
 def _yajl() -> Any:
@@ -48,13 +60,15 @@ _BACKEND = _yajl()
 
 class SurrogateCheck:
     """Finds a `\\uD800`-`\\uDFFF` escape that is not half of a pair in bytes fed in order (an
-    escape cut between two chunks included; an escaped backslash before `u` does not count)."""
+    escape cut between two chunks included; an escaped backslash before `u` does not count).
+    `feed` hands back the bytes judged so far, the only ones the parser may see: up to ~12 bytes
+    wait for the next call (or `final`)."""
 
     def __init__(self) -> None:
         self._carry = b""  # the end of the bytes so far, not judged yet
 
-    def feed(self, data: bytes, final: bool = False) -> bool:
-        """True as soon as a lone surrogate is seen."""
+    def feed(self, data: bytes, final: bool = False) -> bytes | None:
+        """The bytes now judged free of lone surrogates, or None as soon as one is seen."""
         buf = self._carry + data
         # judge escapes that start before `limit`: each has the 12 bytes of a pair after it
         limit = len(buf) if final else max(0, len(buf) - _PAIR)
@@ -63,34 +77,35 @@ class SurrogateCheck:
         carry_from = limit
         if b"\\u" not in buf and b"\\U" not in buf:
             self._carry = buf[limit:]
-            return False
+            return buf[:limit]
         for m in _SURROGATE.finditer(buf):
             if m.start() >= limit:
                 break
             if len(m.group(1)) % 2 == 0:  # "\\\\ud800": a backslash, then the text "ud800"
                 if m.group(3) is not None:
-                    return True  # "\\\\ud800\\udc00": the second is a real escape, a low half alone
+                    return None  # "\\\\ud800\\udc00": the second is a real escape, a low half alone
                 carry_from = max(limit, m.end())
                 continue
             if m.group(2) not in b"89abAB":
-                return True  # a low half alone
+                return None  # a low half alone
             if m.group(3) is None:
                 if not final and len(buf) - m.end() < 6:
                     carry_from = m.start()  # its low half may come with the next bytes
                     break
-                return True
+                return None
             carry_from = max(limit, m.end())
         self._carry = buf[carry_from:]
-        return False
+        return buf[:carry_from]
 
 
 class RowSplitter:
     """Feed body bytes in order; get back the values completed so far: each element of a
     top-level array (`in_array` then True), or the one top-level value of any other body."""
 
-    def __init__(self) -> None:
+    def __init__(self, exact_numbers: bool = False) -> None:
+        backend = ijson.get_backend("python") if exact_numbers else _BACKEND
         self._events = ijson.utils.sendable_list()
-        self._parser = _BACKEND.basic_parse_coro(self._events, use_float=True)
+        self._parser = backend.basic_parse_coro(self._events, use_float=True)
         self._stack: list[list[Any]] = []  # [container, pending key] of the values being built
         self._surrogates = SurrogateCheck()
         self.in_array = False  # the body is an array: its elements are handed out one by one
@@ -98,22 +113,27 @@ class RowSplitter:
         self.ended = False
 
     def feed(self, data: bytes) -> list[Any]:
-        if self._surrogates.feed(data):
+        judged = self._surrogates.feed(data)
+        if judged is None:
             raise MalformedJson(LONE_SURROGATE)
         try:
-            self._parser.send(data)
+            if judged:  # an empty chunk would tell the parser that the body ended
+                self._parser.send(judged)
         except (ijson.JSONError, UnicodeDecodeError) as exc:  # yajl2_c decodes its UTF-8
-            raise MalformedJson(_reason(exc)) from None
+            raise _error(exc, self._build()) from None
         return self._build()
 
     def close(self) -> list[Any]:
         """The values completed by the end of the body; MalformedJson when it ends too early."""
-        if self._surrogates.feed(b"", final=True):
+        judged = self._surrogates.feed(b"", final=True)
+        if judged is None:
             raise MalformedJson(LONE_SURROGATE)
         try:
+            if judged:
+                self._parser.send(judged)
             self._parser.close()
         except (ijson.JSONError, UnicodeDecodeError) as exc:  # yajl2_c decodes its UTF-8
-            raise MalformedJson(_reason(exc)) from None
+            raise _error(exc, self._build()) from None
         done = self._build()
         if not self.ended:
             raise MalformedJson("the body ends before its JSON value does" if self.started else "empty body")
@@ -135,7 +155,8 @@ class RowSplitter:
                         self.in_array = True
                         continue
                 if len(stack) + self.in_array >= MAX_DEPTH:
-                    raise MalformedJson(f"nested deeper than {MAX_DEPTH} levels of arrays and objects")
+                    del self._events[:]
+                    raise MalformedJson(f"nested deeper than {MAX_DEPTH} levels of arrays and objects", done)
                 stack.append([{} if event == "start_map" else [], None])
                 continue
             elif not stack:  # the end of the top-level array
@@ -156,6 +177,13 @@ class RowSplitter:
                 container[key] = value
         del self._events[:]
         return done
+
+
+def _error(exc: Exception, rows: list[Any]) -> MalformedJson:
+    reason = _reason(exc)
+    if reason.endswith("integer overflow"):
+        return IntegerOverflow(reason, rows)
+    return MalformedJson(reason, rows)
 
 
 def _reason(exc: Exception) -> str:

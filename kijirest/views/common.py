@@ -24,7 +24,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from kijirest.catalog import TableContext
-from kijirest.json_rows import MalformedJson, RowSplitter
+from kijirest.json_rows import IntegerOverflow, MalformedJson, RowSplitter
 from kijirest.problems import BadInput, UnsupportedMediaType
 from kijirest.writer import RowPlanner, WritePlan
 
@@ -34,8 +34,9 @@ NDJSON = "application/x-ndjson"
 PARSE_OFF_LOOP_BYTES = 256 * 1024
 #: bodies up to this size are parsed whole by orjson (`read_rows_body`); larger ones incrementally
 SMALL_BODY_BYTES = PARSE_OFF_LOOP_BYTES
-#: bytes handed to the incremental parser per worker-thread call
-STEP_BYTES = 256 * 1024
+#: bytes handed to the incremental parser per worker-thread call: at most one event object per
+#: byte exists at once (64 KiB of `[[[[...` are 64 Ki events, ~4 MB, before they are built)
+STEP_BYTES = 64 * 1024
 
 
 def require_json(request: web.Request) -> None:
@@ -96,30 +97,53 @@ async def read_rows_body(
         loop = asyncio.get_running_loop()
         splitter = RowSplitter()
         planner = RowPlanner(table, max_rows)
+        received = head  # kept for a second parse in the rare case of an integer yajl refuses
         pending = b"".join(head)
-        head = []
+        overflow = False
         while True:
-            await loop.run_in_executor(None, _plan_step, splitter, planner, pending)
+            if not overflow:
+                overflow = await loop.run_in_executor(None, _plan_step, splitter, planner, pending)
             pending = await content.read(STEP_BYTES)
             size += len(pending)
             if size > max_body:
                 raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=size)
             if not pending:
                 break
-        await loop.run_in_executor(None, _plan_step, splitter, planner, None)
+            received.append(pending)
+        if not overflow:
+            overflow = await loop.run_in_executor(None, _plan_step, splitter, planner, None)
+        if overflow:
+            planner = await loop.run_in_executor(None, _plan_exactly, received, table, max_rows)
     except RequestPayloadError as exc:
         raise _unreadable(request, exc) from None
     return None, planner.plan
 
 
-def _plan_step(splitter: RowSplitter, planner: RowPlanner, data: bytes | None) -> None:
-    """Parse the next bytes (None: the end of the body) and plan every row they complete."""
+def _plan_step(splitter: RowSplitter, planner: RowPlanner, data: bytes | None) -> bool:
+    """Parse the next bytes (None: the end of the body) and plan every row they complete; True
+    when yajl met an integer beyond 64 bits (the body is then parsed again by `_plan_exactly`)."""
     try:
         rows = splitter.feed(data) if data is not None else splitter.close()
+    except IntegerOverflow:
+        return True
     except MalformedJson as exc:
+        for row in exc.rows:  # rows before the broken part are checked first: a row limit or a
+            planner.add(row, splitter.in_array)  # bad row there is what a client hears about
         raise BadInput("body", f"malformed JSON: {exc}") from None
     for row in rows:
         planner.add(row, splitter.in_array)
+    return False
+
+
+def _plan_exactly(chunks: list[bytes], table: TableContext, max_rows: int) -> RowPlanner:
+    """The whole body parsed and planned again by ijson's Python backend, which reads integers of
+    any size (as orjson does, which reads those past 64 bits as floats)."""
+    splitter = RowSplitter(exact_numbers=True)
+    planner = RowPlanner(table, max_rows)
+    for chunk in chunks:
+        _plan_step(splitter, planner, chunk)
+    _plan_step(splitter, planner, None)
+    return planner
 
 
 def json_response(value: object) -> web.Response:
