@@ -17,11 +17,22 @@ the embedded store), and a burst can always be larger than the machine. Two boun
   (1,000-row batches, prefetch). The chunks written to the client shrink with the share too
   (`flush_bytes`), since a slow reader's socket keeps one chunk in the transport's buffer.
 
+After a burst (`TRIM_AFTER_STREAMS` or more at once) the last stream to end returns glibc's free
+heap memory to the system (`malloc_trim`, in a worker thread): without it the gateway stayed at
+268.7 MB after 1,000 streams had ended (89.8 MB idle) on the embedded store, as the finding saw
+(0.8-1.07 GB after, on HBase) - freed batches leave the heaps of the pool threads in pieces glibc
+keeps.
+
 A budget of bytes rather than a fixed smaller batch: large batches are what makes a single scan
 fast (one store round trip per 1,000 rows), so they are kept whenever memory allows it.
 """
 
 from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+from collections.abc import Callable
 
 from kijirest.problems import Busy
 
@@ -34,6 +45,18 @@ MIN_FLUSH_BYTES = 4 * 1024
 RETRY_AFTER_SECONDS = 1
 #: JSON bytes per row assumed before a scan has seen any row
 DEFAULT_ROW_BYTES = 1024
+TRIM_AFTER_STREAMS = 32
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None (another C library: nothing to do)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+MALLOC_TRIM = _malloc_trim()
 
 
 class StreamGate:
@@ -43,6 +66,8 @@ class StreamGate:
         self.max_streams = max_streams
         self.buffer_bytes = buffer_bytes
         self.open = 0
+        self.burst = 0  # most streams open at once since the last trim
+        self.trims = 0
 
     def enter(self) -> None:
         """Count one more stream, or raise Busy (503 + Retry-After) at `max_streams`."""
@@ -53,9 +78,15 @@ class StreamGate:
                 retry_after=RETRY_AFTER_SECONDS,
             )
         self.open += 1
+        self.burst = max(self.burst, self.open)
 
     def leave(self) -> None:
         self.open -= 1
+        if self.open == 0 and self.burst >= TRIM_AFTER_STREAMS:
+            self.burst = 0
+            self.trims += 1
+            if MALLOC_TRIM is not None:
+                asyncio.get_running_loop().run_in_executor(None, MALLOC_TRIM, 0)
 
     def share(self) -> float:
         """Bytes of batch objects one open stream may hold now."""

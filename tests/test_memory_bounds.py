@@ -478,3 +478,31 @@ async def test_integers_past_64_bits_take_a_second_exact_parse(both_paths) -> No
     a, b = await post(bad)
     a.problem(400, "[0].cells.v.long[0].value")
     b.problem(400, "[0].cells.v.long[0].value")
+
+
+async def test_the_end_of_a_burst_of_streams_trims_the_heap(make_api, monkeypatch) -> None:
+    import kijirest.streams as streams
+
+    trimmed = []
+    monkeypatch.setattr(streams, "MALLOC_TRIM", trimmed.append)
+    monkeypatch.setattr(streams, "TRIM_AFTER_STREAMS", 3)
+    held: list[HeldStore] = []
+    api = await make_api(wrap=lambda s: held.append(HeldStore(s)) or held[0])
+    await fill(api, 20)
+    gate = api.client.app[STREAMS]
+    assert len((await api.rows("kinds", {"limit": "-1"})).rows) == 20
+    await asyncio.sleep(0.05)
+    assert trimmed == []  # one stream is no burst
+    held[0].release.clear()
+    streams_ = [asyncio.ensure_future(api.rows("kinds", {"limit": "-1"})) for _ in range(3)]
+    for _ in range(200):
+        if gate.open == 3:
+            break
+        await asyncio.sleep(0.01)
+    held[0].release.set()
+    assert all(len(a.rows) == 20 for a in await asyncio.gather(*streams_))
+    for _ in range(100):
+        if trimmed:
+            break
+        await asyncio.sleep(0.01)
+    assert trimmed == [0] and gate.trims == 1
