@@ -58,12 +58,24 @@ def rows_url(gw: Gateway, table: str, query: str = "") -> str:
     return f"{gw.url}/v1/instances/{data.INSTANCE}/tables/{table}/rows" + (f"?{query}" if query else "")
 
 
-def settle(pid: int, seconds: float) -> list[float]:
+def rss_parts(pid: int) -> dict[str, float]:
+    """VmRSS and its parts in MiB: RssAnon (the heap, objects, buffers) and RssFile (mapped files:
+    the embedded store's SQLite file, mmapped by each store thread, shows up here; those pages are
+    the kernel's page cache, shared and reclaimable, not memory the gateway holds)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile"):
+            out[name] = round(int(value.split()[0]) / 1024, 1)
+    return out
+
+
+def settle(pid: int, seconds: float) -> list[dict[str, float]]:
     """RSS every 0.5 s for `seconds` (after a burst: what the gateway keeps)."""
     out = []
     for _ in range(int(seconds / 0.5)):
         time.sleep(0.5)
-        out.append(round(memory_mb(pid)[0], 1))
+        out.append(rss_parts(pid))
     return out
 
 
@@ -78,7 +90,8 @@ def streams(args: argparse.Namespace, store: str, work: Path) -> dict:
         if warm["rows"] != args.rows:
             raise BenchError(f"the table holds {warm['rows']} rows, {args.rows} expected")
         time.sleep(1.0)
-        idle = memory_mb(gw.pid)[0]
+        idle_parts = rss_parts(gw.pid)
+        idle = idle_parts["VmRSS"]
         job = {"kind": "many_streams", "url": url, "count": args.streams, "rows": args.rows}
         limit = args.max_streams or "default"
         log(f"streams: {args.streams} at once (max_streams {limit}), idle {idle:.1f} MB")
@@ -89,9 +102,12 @@ def streams(args: argparse.Namespace, store: str, work: Path) -> dict:
         return {
             **result,
             "idle_mb": round(idle, 1),
+            "idle_parts": idle_parts,
             "peak_mb": round(sampler.peak_mb, 1),
-            "after_mb": after[-1],
-            "after_series_mb": after,
+            "after_mb": after[-1]["VmRSS"],
+            "after_parts": after[-1],
+            "after_series_mb": [a["VmRSS"] for a in after],
+            "target_after_anon_mb": round(idle_parts.get("RssAnon", 0) * 1.25 + 20, 1),
             "target_peak_mb": 400,
             "target_after_mb": round(target_after, 1),
         }
@@ -129,7 +145,7 @@ def posts(args: argparse.Namespace, store: str, work: Path) -> dict:
                 "idle_mb": round(idle, 1),
                 "peak_mb": round(peak, 1),
                 "peak_over_body": round(peak * 1024 * 1024 / result["body_bytes"], 2),
-                "after_mb": settle(gw.pid, 2.0)[-1],
+                "after_mb": settle(gw.pid, 2.0)[-1]["VmRSS"],
             }
     finally:
         gw.stop()
@@ -145,6 +161,9 @@ def table(results: dict) -> str:
             f"{s['complete']} complete, {s['seconds']:.1f} s",
             f"  RSS idle {s['idle_mb']} MB, peak {s['peak_mb']} MB (target < 400), after {s['after_mb']} MB "
             f"(target <= {s['target_after_mb']}); settling {s['after_series_mb']}",
+            f"  of which anonymous (heap): idle {s['idle_parts'].get('RssAnon')} MB, after "
+            f"{s['after_parts'].get('RssAnon')} MB (target <= {s['target_after_anon_mb']}); mapped files: "
+            f"idle {s['idle_parts'].get('RssFile')} MB, after {s['after_parts'].get('RssFile')} MB",
         ]
     for name, p in results.get("posts", {}).items():
         lines += [

@@ -284,11 +284,17 @@ def _timestamp(value: Any, where: str) -> int | None:
     return value
 
 
+#: rows are handed to the store in batches of at most this many bytes of cells: each row's planned
+#: cells are dropped once its final cells are built, so a large POST does not hold both copies
+WRITE_BATCH_BYTES = 4 * 1024 * 1024
+
+
 def apply_writes(store: Store, table: TableContext, plan: WritePlan) -> list[str]:
     """Register new schemas, then write each row atomically; returns the POST targets."""
     entries = {text: table.schemas.register(schema) for text, schema in plan.new_schemas.items()}
     resolved: dict[int, tuple[bytes, int]] = {}  # id(writer) → (hash, uid)
     pending: list[tuple[bytes, list]] = []
+    pending_bytes = 0
     for row in plan.rows:
         now = now_ms()  # one server time per row
         cells = []
@@ -301,12 +307,19 @@ def apply_writes(store: Store, table: TableContext, plan: WritePlan) -> list[str
                     prefix = resolved[id(c.writer)] = (schema_hash(c.writer), entry.uid)
                 data = c.codec.cell_bytes(data, *prefix)
             cells.append((c.family, c.qualifier, now if c.timestamp is None else c.timestamp, data))
+            pending_bytes += len(data)
+        row.puts = []  # the planned cells: replaced by `cells`
         if cells:
             pending.append((row.key, cells))
+        if pending_bytes >= WRITE_BATCH_BYTES:
+            store.put_rows(table.hbase_name, pending)
+            pending = []
+            pending_bytes = 0
         if row.increments:  # increments follow every put before them, in body order
             if pending:
                 store.put_rows(table.hbase_name, pending)
                 pending = []
+                pending_bytes = 0
             for family, qualifier, amount in row.increments:
                 store.increment(table.hbase_name, row.key, family, qualifier, amount)
     if pending:
