@@ -70,6 +70,19 @@ def rss_parts(pid: int) -> dict[str, float]:
     return out
 
 
+class PartsSampler(Sampler):
+    """`Sampler` that also keeps the peak of RssAnon (the gateway's own memory, without mapped
+    files) of the first process."""
+
+    def _run(self) -> None:
+        self.anon_peak_mb = 0.0
+        while not self._stop.is_set():
+            parts = rss_parts(self.pids[0])
+            self.samples.append((time.perf_counter() - self._t0, parts.get("VmRSS", 0.0)))
+            self.anon_peak_mb = max(self.anon_peak_mb, parts.get("RssAnon", 0.0))
+            self._stop.wait(self.interval)
+
+
 def settle(pid: int, seconds: float) -> list[dict[str, float]]:
     """RSS every 0.5 s for `seconds` (after a burst: what the gateway keeps)."""
     out = []
@@ -137,7 +150,7 @@ def posts(args: argparse.Namespace, store: str, work: Path) -> dict:
                 **shape,
             }
             log(f"post {name}: {shape}")
-            with Sampler([gw.pid], 0.05) as sampler:
+            with PartsSampler([gw.pid], 0.05) as sampler:
                 result = run_job("bench.client", job)
             peak = sampler.peak_mb
             out[name] = {
@@ -145,6 +158,8 @@ def posts(args: argparse.Namespace, store: str, work: Path) -> dict:
                 "idle_mb": round(idle, 1),
                 "peak_mb": round(peak, 1),
                 "peak_over_body": round(peak * 1024 * 1024 / result["body_bytes"], 2),
+                "anon_peak_mb": sampler.anon_peak_mb,
+                "anon_peak_over_body": round(sampler.anon_peak_mb * 1024 * 1024 / result["body_bytes"], 2),
                 "after_mb": settle(gw.pid, 2.0)[-1]["VmRSS"],
             }
     finally:
@@ -170,7 +185,8 @@ def table(results: dict) -> str:
             f"POST {name}: {p['body_bytes'] / 1e6:.1f} MB -> {p['status']} in {p['seconds']:.2f} s "
             f"({p['answer'][:120]})",
             f"  RSS idle {p['idle_mb']} MB, peak {p['peak_mb']} MB = {p['peak_over_body']}x the body "
-            f"(target < 4), after {p['after_mb']} MB; /v1/version during it: {p['probes']} probes, "
+            f"(target < 4; anonymous peak {p['anon_peak_mb']} MB = {p['anon_peak_over_body']}x), "
+            f"after {p['after_mb']} MB; /v1/version during it: {p['probes']} probes, "
             f"p50 {p['probe_p50_ms']:.1f} ms, p99 {p['probe_p99_ms']:.1f} ms (target < 50), "
             f"max {p['probe_max_ms']:.1f} ms",
         ]
