@@ -172,9 +172,11 @@ class Gateway:
         name: str = "gateway",
         whatif: str = "",
         repo: Path = REPO,
+        config: Path | None = None,
     ) -> None:
         self.store = store
         self.repo = repo  # the checkout whose kijirest runs (bench.ab: another revision)
+        self.config = config  # a YAML config file (settings the command line has no flag for)
         self.workers = workers
         self.whatif = whatif  # bench/whatif.py variants patched into this gateway
         self.log = workdir / f"{name}.log"
@@ -216,6 +218,8 @@ class Gateway:
             "--log-level",
             "WARNING" if self.workers > 1 else "INFO",
         ]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)]
         if self.workers > 1:
             cmd += ["--workers", str(self.workers)]
             # with workers, the listening line only comes from the workers: keep INFO for it

@@ -81,7 +81,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     try:
         return await handler(request)
     except Problem as exc:
-        return problem_response(problem_for(exc))
+        return problem_response(problem_for(exc), exc.headers)
     except StoreUnavailable as exc:
         if not isinstance(exc, StoreDown):  # the breaker's refusals: logged once, when it opened
             log.warning("store unavailable on %s %s: %s", request.method, request.path_qs, exc)

@@ -16,6 +16,8 @@ class Problem(Exception):
 
     status = 400
     exception_name = "KijiRESTException"
+    #: headers the answer carries (e.g. Retry-After)
+    headers: dict[str, str] | None = None
 
     def __init__(self, where: str | None, what: str, *, status: int | None = None) -> None:
         self.where = where
@@ -51,7 +53,7 @@ class UnsupportedMediaType(Problem):
 
 
 class TooLarge(Problem):
-    """A body over the `max_body_size` setting (413)."""
+    """A request larger than a configured bound (413): nothing of it was done."""
 
     status = 413
     exception_name = "WebApplicationException"
@@ -69,3 +71,15 @@ class ExpectationFailed(Problem):
 
     status = 417
     exception_name = "WebApplicationException"
+
+
+class Busy(Problem):
+    """The gateway is at a configured bound of work in flight (503); try again after
+    `retry_after` seconds, which the answer's `Retry-After` header says."""
+
+    status = 503
+    exception_name = "WebApplicationException"
+
+    def __init__(self, where: str | None, what: str, *, retry_after: int) -> None:
+        super().__init__(where, what)
+        self.headers = {"Retry-After": str(retry_after)}

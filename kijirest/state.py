@@ -13,12 +13,14 @@ from kijirest.loglimit import LogLimiter
 from kijirest.problems import NotFound
 from kijirest.settings import Settings
 from kijirest.store.runner import AsyncStore
+from kijirest.streams import StreamGate
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", AsyncStore)
 CATALOG = web.AppKey("catalog", Catalog)
 #: the app's limit on repeated log lines caused by clients (malformed requests, disconnects)
 LOG_LIMITER = web.AppKey("log_limiter", LogLimiter)
+STREAMS = web.AppKey("streams", StreamGate)
 
 
 def instance_of(request: web.Request) -> InstanceContext:

@@ -7,6 +7,11 @@ raises `BadInput` naming its place (`[0].cells.info.name[1].value: ...`) and not
 mutation (cells with different timestamps included); counter increments follow their row's put.
 
 Both are blocking (schema-table and store calls): the view runs them in the thread pool.
+
+A body may hold at most `max_rows` rows (the `max_rows_per_post` setting): one more is a 413 and
+nothing is written, since a plan holds every row's encoded cells until the last row is checked.
+`RowPlanner` plans rows one at a time for a body parsed incrementally (`json_rows.py`), with the
+same checks, the same error paths (`[i].cells...`) and the same refusal at row `max_rows` + 1.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from kijirest.cells import CellEncodeError, ColumnCodec, encode_counter, encode_
 from kijirest.entity_id import EntityIdError, entity_id_from_json, java_url_encode, target_eid_text
 from kijirest.layouts.columns import UnknownColumnError
 from kijirest.primitives import now_ms
-from kijirest.problems import BadInput
+from kijirest.problems import BadInput, TooLarge
 from kijirest.store.base import LATEST, Store
 
 #: Nesting limits of posted values and writer schemas. Anything accepted must read back: a row
@@ -64,18 +69,50 @@ class WritePlan:
     checked_writers: set[tuple[int, int]] = field(default_factory=set)  # (id(codec), id(writer)) allowed
 
 
-def plan_writes(table: TableContext, document: Any) -> WritePlan:
+NOT_ROWS = "expected a row object or a JSON array of row objects"
+
+
+def plan_writes(table: TableContext, document: Any, max_rows: int | None = None) -> WritePlan:
     """Validate and encode a whole POST body (one row object or an array of them)."""
     if isinstance(document, dict):
         items, prefix = [document], lambda i: ""
     elif isinstance(document, list):
         items, prefix = document, lambda i: f"[{i}]"
+        if max_rows is not None and len(items) > max_rows:
+            raise too_many_rows(max_rows)
     else:
-        raise BadInput("body", "expected a row object or a JSON array of row objects")
+        raise BadInput("body", NOT_ROWS)
     plan = WritePlan(rows=[], new_schemas={})
     for i, item in enumerate(items):
         plan.rows.append(_plan_row(table, item, prefix(i), plan))
     return plan
+
+
+def too_many_rows(max_rows: int) -> TooLarge:
+    return TooLarge(
+        "body", f"more than {max_rows} rows in one POST (max_rows_per_post): send them in several POSTs"
+    )
+
+
+class RowPlanner:
+    """`plan_writes` one row at a time, for a body whose rows arrive one by one."""
+
+    def __init__(self, table: TableContext, max_rows: int) -> None:
+        self.table = table
+        self.max_rows = max_rows
+        self.plan = WritePlan(rows=[], new_schemas={})
+
+    def add(self, item: Any, in_array: bool) -> None:
+        """Plan the next row: an element of the body's array, or (`in_array` False) the body."""
+        rows = self.plan.rows
+        if not in_array:
+            if not isinstance(item, dict):
+                raise BadInput("body", NOT_ROWS)
+            rows.append(_plan_row(self.table, item, "", self.plan))
+            return
+        if len(rows) >= self.max_rows:
+            raise too_many_rows(self.max_rows)
+        rows.append(_plan_row(self.table, item, f"[{len(rows)}]", self.plan))
 
 
 def _plan_row(table: TableContext, item: Any, where: str, plan: WritePlan) -> RowWrite:
@@ -248,11 +285,17 @@ def _timestamp(value: Any, where: str) -> int | None:
     return value
 
 
+#: rows are handed to the store in batches of at most this many bytes of cells: each row's planned
+#: cells are dropped once its final cells are built, so a large POST does not hold both copies
+WRITE_BATCH_BYTES = 4 * 1024 * 1024
+
+
 def apply_writes(store: Store, table: TableContext, plan: WritePlan) -> list[str]:
     """Register new schemas, then write each row atomically; returns the POST targets."""
     entries = {text: table.schemas.register(schema) for text, schema in plan.new_schemas.items()}
     resolved: dict[int, tuple[bytes, int]] = {}  # id(writer) → (hash, uid)
     pending: list[tuple[bytes, list]] = []
+    pending_bytes = 0
     for row in plan.rows:
         now = now_ms()  # one server time per row
         cells = []
@@ -265,12 +308,19 @@ def apply_writes(store: Store, table: TableContext, plan: WritePlan) -> list[str
                     prefix = resolved[id(c.writer)] = (schema_hash(c.writer), entry.uid)
                 data = c.codec.cell_bytes(data, *prefix)
             cells.append((c.family, c.qualifier, now if c.timestamp is None else c.timestamp, data))
+            pending_bytes += len(data)
+        row.puts = []  # the planned cells: replaced by `cells`
         if cells:
             pending.append((row.key, cells))
+        if pending_bytes >= WRITE_BATCH_BYTES:
+            store.put_rows(table.hbase_name, pending)
+            pending = []
+            pending_bytes = 0
         if row.increments:  # increments follow every put before them, in body order
             if pending:
                 store.put_rows(table.hbase_name, pending)
                 pending = []
+                pending_bytes = 0
             for family, qualifier, amount in row.increments:
                 store.increment(table.hbase_name, row.key, family, qualifier, amount)
     if pending:

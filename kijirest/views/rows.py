@@ -13,10 +13,10 @@ from aiohttp import web
 
 from kijirest.catalog import TableContext
 from kijirest.query import SCAN_BATCH_ROWS, parse_delete_query, parse_row_query
-from kijirest.state import STORE, table_of
+from kijirest.state import SETTINGS, STORE, STREAMS, table_of
 from kijirest.store.base import Store
 from kijirest.streaming import no_lines, point_lines, scan_lines, stream_rows
-from kijirest.views.common import json_response, read_json_body, stream_content_type
+from kijirest.views.common import json_response, read_rows_body, stream_content_type
 from kijirest.writer import apply_writes, plan_writes
 
 
@@ -26,7 +26,8 @@ async def get_rows(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     rows: AsyncIterator[bytes]
     if query.scan is not None:
-        rows = scan_lines(store, table.hbase_name, query.scan, table.reader, query.limit, query.matcher)
+        gate = request.app[STREAMS]
+        rows = scan_lines(store, table.hbase_name, query.scan, table.reader, query.limit, query.matcher, gate)
     elif query.point_keys is not None:
         rows = point_lines(
             store, table.hbase_name, query.point_keys, query.read, table.reader, query.limit, SCAN_BATCH_ROWS
@@ -42,15 +43,22 @@ async def get_rows(request: web.Request) -> web.StreamResponse:
 
 async def post_rows(request: web.Request) -> web.Response:
     table = table_of(request)
-    document = await read_json_body(request)
+    settings = request.app[SETTINGS]
+    max_rows = settings.max_rows_per_post
+    document, plan = await read_rows_body(request, table, max_rows, settings.max_body_size)
+    store = request.app[STORE]
     # validation may read the schema table and writing is blocking: both run in the store's pool,
-    # in one hand-off (the whole body is validated before anything is written)
-    targets = await request.app[STORE].run_on_store(_write_document, table, document)
+    # in one hand-off (the whole body is validated before anything is written); a large body was
+    # validated and planned while it was read
+    if plan is None:
+        targets = await store.run_on_store(_write_document, table, document, max_rows)
+    else:
+        targets = await store.run_on_store(apply_writes, table, plan)
     return json_response({"targets": targets})
 
 
-def _write_document(store: Store, table: TableContext, document: Any) -> list[str]:
-    return apply_writes(store, table, plan_writes(table, document))
+def _write_document(store: Store, table: TableContext, document: Any, max_rows: int) -> list[str]:
+    return apply_writes(store, table, plan_writes(table, document, max_rows))
 
 
 async def delete_rows(request: web.Request) -> web.Response:
