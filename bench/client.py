@@ -10,7 +10,12 @@ It prints one JSON object (the measurement) on stdout. Jobs:
   `max_seconds`, the URLs are requested round and round for that long;
 - `interleaved_gets`: point GETs against several gateways in short turns (bench/auth.py);
 - `posts`: POST bodies at a concurrency;
-- several `streams` at once (`parallel`), for aggregate throughput.
+- several `streams` at once (`parallel`), for aggregate throughput;
+- `many_streams`: `count` streams of one URL opened at once (bench/memory.py), with the status
+  of each and the rows each read;
+- `big_post`: one large POST body built here (`rows` rows, a `value_bytes` string each, or
+  empty rows), while `/v1/version` is asked every `probe_ms` on another connection: the POST's
+  answer and the probe's latencies (bench/memory.py).
 
 `stream` and `gets` jobs may carry `headers` (bench/auth.py sends `Authorization` with them).
 """
@@ -321,6 +326,95 @@ async def _posts(session: aiohttp.ClientSession, job: dict) -> dict:
     }
 
 
+async def _many_streams(session: aiohttp.ClientSession, job: dict) -> dict:
+    url = job["url"]
+    statuses: dict[int, int] = {}
+    rows: list[int] = []
+    retry_after: set[str] = set()
+    started = asyncio.Event()
+    opened = 0
+
+    async def one() -> None:
+        nonlocal opened
+        parser = _Lines()
+        async with session.get(url, headers={"Accept-Encoding": "identity"}) as resp:
+            statuses[resp.status] = statuses.get(resp.status, 0) + 1
+            opened += 1
+            if opened == job["count"]:
+                started.set()
+            if resp.status != 200:
+                retry_after.add(resp.headers.get("Retry-After", ""))
+                await resp.read()
+                return
+            await started.wait()  # every stream is open before any is read to its end
+            while True:
+                data = await resp.content.readany()
+                if not data:
+                    break
+                parser.feed(data)
+            rows.append(parser.rows)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(job["count"])))
+    return {
+        "seconds": time.perf_counter() - t0,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "retry_after": sorted(retry_after),
+        "complete": sum(1 for r in rows if r == job["rows"]),
+        "rows_min": min(rows, default=0),
+    }
+
+
+def big_body(rows: int, value_bytes: int) -> bytes:
+    """A POST body of `rows` bench rows: each with one `info:name` string of `value_bytes`
+    characters, or (0) no cells at all, the smallest rows there are."""
+    parts = []
+    for i in range(rows):
+        eid = orjson.dumps([f"big{i // 4:08d}", i])
+        if value_bytes:
+            cell = b'{"value":"' + b"x" * value_bytes + b'","timestamp":1}'
+            parts.append(b'{"entityId":' + eid + b',"cells":{"info":{"name":[' + cell + b"]}}}")
+        else:
+            parts.append(b'{"entityId":' + eid + b"}")
+    return b"[" + b",".join(parts) + b"]"
+
+
+async def _big_post(session: aiohttp.ClientSession, job: dict) -> dict:
+    body = big_body(job["rows"], job["value_bytes"])
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        async with aiohttp.ClientSession() as other:  # its own connection: never queued behind the POST
+            while not done.is_set():
+                t = time.perf_counter()
+                async with other.get(job["probe_url"]) as resp:
+                    await resp.read()
+                latencies.append(time.perf_counter() - t)
+                await asyncio.sleep(job.get("probe_ms", 5) / 1000)
+
+    prober = asyncio.ensure_future(probe())
+    await asyncio.sleep(0.5)  # probes before the POST: the idle latency is in the figures too
+    t0 = time.perf_counter()
+    async with session.post(job["url"], data=body, headers={"Content-Type": "application/json"}) as resp:
+        answer = await resp.read()
+        status = resp.status
+    seconds = time.perf_counter() - t0
+    done.set()
+    await prober
+    latencies.sort()
+    return {
+        "body_bytes": len(body),
+        "status": status,
+        "answer": answer[:300].decode(errors="replace"),
+        "seconds": seconds,
+        "probes": len(latencies),
+        "probe_p50_ms": _percentile(latencies, 50) * 1000,
+        "probe_p99_ms": _percentile(latencies, 99) * 1000,
+        "probe_max_ms": (latencies[-1] if latencies else float("nan")) * 1000,
+    }
+
+
 async def run(job: dict) -> dict:
     timeout = aiohttp.ClientTimeout(total=None, sock_read=job.get("read_timeout", 300))
     connector = aiohttp.TCPConnector(limit=max(1, job.get("concurrency", 1)), force_close=False)
@@ -334,6 +428,10 @@ async def run(job: dict) -> dict:
             return await _interleaved_gets(session, job)
         if kind == "posts":
             return await _posts(session, job)
+        if kind == "many_streams":
+            return await _many_streams(session, job)
+        if kind == "big_post":
+            return await _big_post(session, job)
         raise SystemExit(f"unknown job kind {kind!r}")
 
 

@@ -173,10 +173,12 @@ class Gateway:
         whatif: str = "",
         repo: Path = REPO,
         args: tuple[str, ...] = (),
+        config: Path | None = None,
     ) -> None:
         self.store = store
         self.args = args  # more `serve` flags (bench/auth.py: the credentials to take)
         self.repo = repo  # the checkout whose kijirest runs (bench.ab: another revision)
+        self.config = config  # a YAML config file (settings the command line has no flag for)
         self.workers = workers
         self.whatif = whatif  # bench/whatif.py variants patched into this gateway
         self.log = workdir / f"{name}.log"
@@ -219,6 +221,8 @@ class Gateway:
             "WARNING" if self.workers > 1 else "INFO",
             *self.args,
         ]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)]
         if self.workers > 1:
             cmd += ["--workers", str(self.workers)]
             # with workers, the listening line only comes from the workers: keep INFO for it

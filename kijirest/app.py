@@ -29,10 +29,11 @@ from kijirest.errors import error_middleware
 from kijirest.loglimit import LogLimiter
 from kijirest.routes import add_cors_headers, cors_middleware, setup_routes
 from kijirest.settings import Settings
-from kijirest.state import CATALOG, LOG_LIMITER, SETTINGS, STORE
+from kijirest.state import CATALOG, LOG_LIMITER, SETTINGS, STORE, STREAMS
 from kijirest.store import open_store
 from kijirest.store.base import Store
 from kijirest.store.runner import AsyncStore
+from kijirest.streams import StreamGate
 
 __all__ = ["StartupError", "init_app", "open_settings_store", "ready_catalog"]
 
@@ -122,6 +123,7 @@ async def init_app(settings: Settings) -> web.Application:
         app.on_response_prepare.append(add_request_id)
     app[SETTINGS] = settings
     app[LOG_LIMITER] = LogLimiter()
+    app[STREAMS] = StreamGate(settings.max_streams, settings.stream_buffer_bytes)
     app.cleanup_ctx.append(_resources)
     setup_routes(app)
     return app

@@ -15,10 +15,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict
 
 from kijirest.loglimit import left_out_note
-from kijirest.problems import Problem, Unauthorized
+from kijirest.problems import Problem
 from kijirest.state import LOG_LIMITER
 from kijirest.store.base import StoreUnavailable
 from kijirest.store.breaker import StoreDown
@@ -49,14 +48,6 @@ def problem_for(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, StoreUnavailable):
         return problem(503, f"store unavailable: {exc}", "IOException")
     return problem(500, "internal server error (logged on the server)", "InternalServerError")
-
-
-def problem_headers(exc: Problem) -> CIMultiDict[str] | None:
-    """The headers a Problem's answer carries: a 401's `WWW-Authenticate` challenges, one header
-    line per scheme (RFC 9110 §11.6.1)."""
-    if isinstance(exc, Unauthorized):
-        return CIMultiDict(("WWW-Authenticate", c) for c in exc.challenges)
-    return None
 
 
 def retry_after(exc: StoreUnavailable) -> int:
@@ -90,7 +81,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     try:
         return await handler(request)
     except Problem as exc:
-        return problem_response(problem_for(exc), problem_headers(exc))
+        return problem_response(problem_for(exc), exc.headers)
     except StoreUnavailable as exc:
         if not isinstance(exc, StoreDown):  # the breaker's refusals: logged once, when it opened
             log.warning("store unavailable on %s %s: %s", request.method, request.path_qs, exc)

@@ -16,6 +16,8 @@ class Problem(Exception):
 
     status = 400
     exception_name = "KijiRESTException"
+    #: headers the answer carries (e.g. Retry-After; a 401's WWW-Authenticate lines as pairs)
+    headers: dict[str, str] | list[tuple[str, str]] | None = None
 
     def __init__(self, where: str | None, what: str, *, status: int | None = None) -> None:
         self.where = where
@@ -51,7 +53,7 @@ class UnsupportedMediaType(Problem):
 
 
 class TooLarge(Problem):
-    """A body over the `max_body_size` setting (413)."""
+    """A request larger than a configured bound (413): nothing of it was done."""
 
     status = 413
     exception_name = "WebApplicationException"
@@ -71,6 +73,18 @@ class ExpectationFailed(Problem):
     exception_name = "WebApplicationException"
 
 
+class Busy(Problem):
+    """The gateway is at a configured bound of work in flight (503); try again after
+    `retry_after` seconds, which the answer's `Retry-After` header says."""
+
+    status = 503
+    exception_name = "WebApplicationException"
+
+    def __init__(self, where: str | None, what: str, *, retry_after: int) -> None:
+        super().__init__(where, what)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class Unauthorized(Problem):
     """Missing, malformed, unknown, revoked or expired credentials (401). `challenges` are the
     `WWW-Authenticate` values the answer carries (the schemes the gateway takes); the detail says
@@ -82,6 +96,8 @@ class Unauthorized(Problem):
     def __init__(self, what: str, challenges: tuple[str, ...] = ('Bearer realm="kijirest"',)) -> None:
         super().__init__("authorization", what)
         self.challenges = challenges
+        # one header line per scheme (RFC 9110 §11.6.1), so pairs rather than a dict
+        self.headers = [("WWW-Authenticate", c) for c in challenges]
 
 
 class Forbidden(Problem):

@@ -22,7 +22,7 @@ resource" tracebacks in 80 s. This module bounds each of those:
 - `install_loop_error_limiter`: asyncio's own error reports (the accept() flood) at most once a
   second per kind.
 
-`body_timeout` applies where a body is read (views/common.py, `read_json_body`). `EdgeRunner` is
+`body_timeout` applies where a body is read (views/common.py, `_next_part`). `EdgeRunner` is
 the `web.AppRunner` that the CLI and the test fixtures serve with.
 
 Written against aiohttp 3.14.5: `RequestHandler`'s connection_made / data_received /

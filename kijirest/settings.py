@@ -26,6 +26,13 @@ def default_max_connections() -> int:
     return min(4096, soft - DESCRIPTOR_MARGIN) if soft >= 2 * DESCRIPTOR_MARGIN else max(1, soft // 2)
 
 
+#: memory bounds (docs/operations.md "Memory bounds"): rows one POST may write, row streams in flight
+#: at once, and the bytes of store batches all streams together may hold
+DEFAULT_MAX_ROWS_PER_POST = 10_000
+DEFAULT_MAX_STREAMS = 256
+DEFAULT_STREAM_BUFFER = 32 * 1024 * 1024
+
+
 class SettingsError(ValueError):
     """A config file or flag that cannot be used; the message names the setting."""
 
@@ -53,6 +60,9 @@ class Settings:
     #: seconds a store call may take (HBase: Thrift socket timeouts and the connection-pool wait;
     #: a `timeout=MS` in the hbase:// URI wins); an outage answers 503 after at most this long
     store_timeout: float = 10.0
+    max_rows_per_post: int = DEFAULT_MAX_ROWS_PER_POST  # more: 413, nothing written
+    max_streams: int = DEFAULT_MAX_STREAMS  # row streams (scans) at once; more: 503 + Retry-After
+    stream_buffer_bytes: int = DEFAULT_STREAM_BUFFER  # shared by the store batches of open scans
     # who may call (kijirest/auth/, docs/security.md): None = not configured (loopback only)
     auth: AuthSettings | None = None
     tls_cert: str | None = None  # PEM certificate chain: serve HTTPS
@@ -83,6 +93,9 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "body_timeout": (int, float),
     "max_connections": int,
     "store_timeout": (int, float),
+    "max_rows_per_post": int,
+    "max_streams": int,
+    "stream_buffer_bytes": int,
     "auth": (str, bool, dict),
     "tls_cert": str,
     "tls_key": str,
@@ -194,6 +207,9 @@ def validate(settings: Settings, where: str = "settings") -> Settings:
         raise SettingsError(f"{where}: max_connections: must be at least 1")
     if not 0 < settings.store_timeout <= 3600:
         raise SettingsError(f"{where}: store_timeout: must be a number of seconds in (0, 3600]")
+    for name in ("max_rows_per_post", "max_streams", "stream_buffer_bytes"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"{where}: {name}: must be at least 1")
     validate_security(settings, where)
     return settings
 

@@ -21,12 +21,14 @@ from kijirest.loglimit import LogLimiter
 from kijirest.problems import Forbidden, NotFound
 from kijirest.settings import Settings
 from kijirest.store.runner import AsyncStore
+from kijirest.streams import StreamGate
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", AsyncStore)
 CATALOG = web.AppKey("catalog", Catalog)
 #: the app's limit on repeated log lines caused by clients (malformed requests, disconnects)
 LOG_LIMITER = web.AppKey("log_limiter", LogLimiter)
+STREAMS = web.AppKey("streams", StreamGate)
 #: the verified caller (auth on); absent = auth off
 PRINCIPAL = web.RequestKey("principal", Principal)
 #: why a request was refused for want of a grant (answered 404 like a missing resource): for the audit

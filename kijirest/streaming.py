@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from kijirest.problems import Problem
 from kijirest.reader import RowReader
 from kijirest.store.base import ReadOptions, Scan, StoreUnavailable
 from kijirest.store.runner import AsyncStore
+from kijirest.streams import RowSizes, StreamGate
 
 log = logging.getLogger("kijirest.streaming")
 
@@ -89,23 +91,40 @@ async def scan_lines(
     reader: RowReader,
     limit: int | None,
     matcher: Callable[[bytes], bool] | None = None,
+    gate: StreamGate | None = None,
 ) -> AsyncIterator[bytes]:
     """The JSON lines of a scan's rows as they are read, in chunks of ~FLUSH_BYTES and one chunk
     at the end of every store batch. Rows without any cell to show are left out and `limit` counts
-    only rows sent. The next batch is fetched while the current one is encoded and sent."""
+    only rows sent. The next batch is fetched while the current one is encoded and sent.
+
+    With a `gate` (`streams.py`) the scan counts as a stream in flight (503 before anything is
+    read when too many are) and its batches, prefetch and chunks follow the shared budget."""
     if limit == 0:
         return
-    scanner = await store.scan(table, scan)
+    sizes = RowSizes()
+    full_batch = scan.batch_size
+    if gate is not None:
+        gate.enter()
+        scan = replace(scan, batch_cap=lambda: gate.batch_rows(sizes.per_row, full_batch))
+    try:
+        scanner = await store.scan(table, scan)
+    except BaseException:
+        if gate is not None:
+            gate.leave()
+        raise
     sent = 0
     to_row = reader.row
     dumps = orjson.dumps
     sep = ROW_SEPARATOR
-    flush_bytes = FLUSH_BYTES
     try:
         async for batch in scanner:
-            scanner.prefetch()  # the store reads the next batch while this one is encoded and sent
+            if gate is None or gate.may_prefetch(sizes.per_row, full_batch):
+                scanner.prefetch()  # the store reads the next batch while this one is encoded and sent
+            flush_bytes = FLUSH_BYTES if gate is None else gate.flush_bytes()
             parts: list[bytes] = []
             size = 0
+            batch_bytes = 0
+            batch_rows = 0
             for stored in batch:
                 if matcher is not None and not matcher(stored[0]):
                     continue
@@ -119,6 +138,8 @@ async def scan_lines(
                 parts.append(line)
                 parts.append(sep)
                 sent += 1
+                batch_rows += 1
+                batch_bytes += len(line)
                 if limit is not None and sent >= limit:
                     break
                 size += len(line)
@@ -126,12 +147,18 @@ async def scan_lines(
                     yield b"".join(parts)
                     parts = []
                     size = 0
+            sizes.add(batch_bytes, batch_rows)
             if parts:
                 yield b"".join(parts)
+            del batch, parts  # not held while the next batch is awaited
             if limit is not None and sent >= limit:
                 return
     finally:
-        await scanner.aclose()
+        try:
+            await scanner.aclose()
+        finally:
+            if gate is not None:
+                gate.leave()
 
 
 async def stream_rows(

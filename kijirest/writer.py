@@ -9,6 +9,11 @@ one row outside it is `Forbidden` (403) as a whole, before anything is written.
 mutation (cells with different timestamps included); counter increments follow their row's put.
 
 Both are blocking (schema-table and store calls): the view runs them in the thread pool.
+
+A body may hold at most `max_rows` rows (the `max_rows_per_post` setting): one more is a 413 and
+nothing is written, since a plan holds every row's encoded cells until the last row is checked.
+`RowPlanner` plans rows one at a time for a body parsed incrementally (`json_rows.py`), with the
+same checks, the same error paths (`[i].cells...`) and the same refusal at row `max_rows` + 1.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from kijirest.cells import CellEncodeError, ColumnCodec, encode_counter, encode_
 from kijirest.entity_id import EntityIdError, entity_id_from_json, java_url_encode, target_eid_text
 from kijirest.layouts.columns import UnknownColumnError
 from kijirest.primitives import now_ms
-from kijirest.problems import BadInput, Forbidden
+from kijirest.problems import BadInput, Forbidden, TooLarge
 from kijirest.store.base import LATEST, Store
 
 #: Nesting limits of posted values and writer schemas. Anything accepted must read back: a row
@@ -68,23 +73,58 @@ class WritePlan:
     checked_writers: set[tuple[int, int]] = field(default_factory=set)  # (id(codec), id(writer)) allowed
 
 
-def plan_writes(table: TableContext, document: Any, rows: RowScope | None = None) -> WritePlan:
-    """Validate and encode a whole POST body (one row object or an array of them); `rows`: the
+NOT_ROWS = "expected a row object or a JSON array of row objects"
+
+
+def plan_writes(
+    table: TableContext, document: Any, max_rows: int | None = None, scope: RowScope | None = None
+) -> WritePlan:
+    """Validate and encode a whole POST body (one row object or an array of them); `scope`: the
     rows the caller may write (None = every row)."""
     if isinstance(document, dict):
         items, prefix = [document], lambda i: ""
     elif isinstance(document, list):
         items, prefix = document, lambda i: f"[{i}]"
+        if max_rows is not None and len(items) > max_rows:
+            raise too_many_rows(max_rows)
     else:
-        raise BadInput("body", "expected a row object or a JSON array of row objects")
+        raise BadInput("body", NOT_ROWS)
     plan = WritePlan(rows=[], new_schemas={})
     for i, item in enumerate(items):
-        plan.rows.append(_plan_row(table, item, prefix(i), plan, rows))
+        plan.rows.append(_plan_row(table, item, prefix(i), plan, scope))
     return plan
 
 
+def too_many_rows(max_rows: int) -> TooLarge:
+    return TooLarge(
+        "body", f"more than {max_rows} rows in one POST (max_rows_per_post): send them in several POSTs"
+    )
+
+
+class RowPlanner:
+    """`plan_writes` one row at a time, for a body whose rows arrive one by one."""
+
+    def __init__(self, table: TableContext, max_rows: int, scope: RowScope | None = None) -> None:
+        self.table = table
+        self.max_rows = max_rows
+        self.scope = scope
+        self.plan = WritePlan(rows=[], new_schemas={})
+
+    def add(self, item: Any, in_array: bool) -> None:
+        """Plan the next row: an element of the body's array, or (`in_array` False) the body."""
+        rows = self.plan.rows
+        if not in_array:
+            if not isinstance(item, dict):
+                raise BadInput("body", NOT_ROWS)
+            rows.append(_plan_row(self.table, item, "", self.plan, self.scope))
+            return
+        if len(rows) >= self.max_rows:
+            raise too_many_rows(self.max_rows)
+        rows.append(_plan_row(self.table, item, f"[{len(rows)}]", self.plan, self.scope))
+
+
 def _plan_row(
-    table: TableContext, item: Any, where: str, plan: WritePlan, rows: RowScope | None
+    table: TableContext, item: Any, where: str, plan: WritePlan, scope: RowScope | None
 ) -> RowWrite:
     row_where = where or "body"
     if not isinstance(item, dict):
@@ -101,7 +141,7 @@ def _plan_row(
         row_key = entity_id_from_json(item["entityId"], table.layout.row_key, for_write=True)
     except EntityIdError as exc:
         raise BadInput(f"{eid_where}{exc.path}", str(exc)) from None
-    if rows is not None and not rows.contains(row_key.key):
+    if scope is not None and not scope.contains(row_key.key):
         raise Forbidden(eid_where, "the row is outside the rows your grant allows; nothing was written")
     target = f"{table.uri}/rows?eid={java_url_encode(target_eid_text(row_key.source))}"
     row = RowWrite(key=row_key.key, target=target, entity=row_key.source)
@@ -257,11 +297,17 @@ def _timestamp(value: Any, where: str) -> int | None:
     return value
 
 
+#: rows are handed to the store in batches of at most this many bytes of cells: each row's planned
+#: cells are dropped once its final cells are built, so a large POST does not hold both copies
+WRITE_BATCH_BYTES = 4 * 1024 * 1024
+
+
 def apply_writes(store: Store, table: TableContext, plan: WritePlan) -> list[str]:
     """Register new schemas, then write each row atomically; returns the POST targets."""
     entries = {text: table.schemas.register(schema) for text, schema in plan.new_schemas.items()}
     resolved: dict[int, tuple[bytes, int]] = {}  # id(writer) → (hash, uid)
     pending: list[tuple[bytes, list]] = []
+    pending_bytes = 0
     for row in plan.rows:
         now = now_ms()  # one server time per row
         cells = []
@@ -274,12 +320,19 @@ def apply_writes(store: Store, table: TableContext, plan: WritePlan) -> list[str
                     prefix = resolved[id(c.writer)] = (schema_hash(c.writer), entry.uid)
                 data = c.codec.cell_bytes(data, *prefix)
             cells.append((c.family, c.qualifier, now if c.timestamp is None else c.timestamp, data))
+            pending_bytes += len(data)
+        row.puts = []  # the planned cells: replaced by `cells`
         if cells:
             pending.append((row.key, cells))
+        if pending_bytes >= WRITE_BATCH_BYTES:
+            store.put_rows(table.hbase_name, pending)
+            pending = []
+            pending_bytes = 0
         if row.increments:  # increments follow every put before them, in body order
             if pending:
                 store.put_rows(table.hbase_name, pending)
                 pending = []
+                pending_bytes = 0
             for family, qualifier, amount in row.increments:
                 store.increment(table.hbase_name, row.key, family, qualifier, amount)
     if pending:

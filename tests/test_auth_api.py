@@ -749,3 +749,21 @@ async def test_a_key_table_that_vanished_is_recreated_and_its_keys_are_unknown(a
     answer = await client.get("/v1/instances", headers={"Authorization": bearer(secret)})
     assert "unknown or invalid API key" in answer.problem(401, "authorization")["detail"]
     assert names.keys_table in client.store.list_tables()
+
+
+async def test_a_large_body_planned_as_it_arrives_is_refused_whole_for_one_row_outside(env: Env) -> None:
+    """Bodies over 256 KiB are planned row by row while they are read (writer.RowPlanner): the
+    row-prefix check holds there too, and nothing of the body is written."""
+    e = env
+    await e.key("p1bulk", f'{e.main}/docs:write@["p1"]')
+    docs = e.rows_path("docs")
+    rows = [{"entityId": ["p1", f"bulk{i}"], "cells": label_cell("x" * 1000)} for i in range(400)]
+    before = await e.snapshot()
+    outside = [*rows, {"entityId": ["p2", "bulk"], "cells": label_cell("outside")}]
+    assert len(orjson.dumps(outside)) > 300_000
+    answer = await e.call("POST", docs, body=outside, cred="p1bulk")
+    assert "nothing was written" in answer.problem(403, "[400].entityId")["detail"]
+    assert await e.snapshot() == before
+    assert (await e.call("POST", docs, body=rows, cred="p1bulk")).status == 200
+    written = [r["entityId"][:2] for r in await e.rows("docs", {"eid": eid(["p1", []])})]
+    assert sum(1 for i in written if i[1].startswith("bulk")) == 400

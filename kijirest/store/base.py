@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from kijirest.primitives import INT32_MAX, INT64_MAX
 
@@ -130,12 +130,16 @@ class Scan:
     #: rows of the first batch; later batches grow x8 up to batch_size. A small first batch lets the
     #: first rows of a slow or selective scan go out at once instead of after a full batch.
     first_batch_size: int | None = None
+    #: asked before every batch: at most this many rows now (the gateway's memory budget for row
+    #: streams shrinks batches while many streams are open; `streams.StreamGate`)
+    batch_cap: Callable[[], int] | None = field(default=None, compare=False)
 
     def batch_sizes(self) -> Iterator[int]:
         """The size of each successive batch."""
         size = min(self.first_batch_size or self.batch_size, self.batch_size)
+        cap = self.batch_cap
         while True:
-            yield size
+            yield size if cap is None else max(1, min(size, cap()))
             size = min(size * 8, self.batch_size)
 
 

@@ -17,11 +17,11 @@ from kijirest.auth.grants import Level
 from kijirest.auth.scope import RowScope
 from kijirest.catalog import TableContext
 from kijirest.query import SCAN_BATCH_ROWS, parse_delete_query, parse_row_query
-from kijirest.state import AUDIT_ROWS, STORE, rows_of, table_of
+from kijirest.state import AUDIT_ROWS, SETTINGS, STORE, STREAMS, rows_of, table_of
 from kijirest.store.base import Store
 from kijirest.streaming import no_lines, point_lines, scan_lines, stream_rows
-from kijirest.views.common import json_response, read_json_body, stream_content_type
-from kijirest.writer import apply_writes, plan_writes
+from kijirest.views.common import json_response, read_rows_body, stream_content_type
+from kijirest.writer import WritePlan, apply_writes, plan_writes
 
 
 async def get_rows(request: web.Request) -> web.StreamResponse:
@@ -30,7 +30,8 @@ async def get_rows(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     rows: AsyncIterator[bytes]
     if query.scan is not None:
-        rows = scan_lines(store, table.hbase_name, query.scan, table.reader, query.limit, query.matcher)
+        gate = request.app[STREAMS]
+        rows = scan_lines(store, table.hbase_name, query.scan, table.reader, query.limit, query.matcher, gate)
     elif query.point_keys is not None:
         rows = point_lines(
             store, table.hbase_name, query.point_keys, query.read, table.reader, query.limit, SCAN_BATCH_ROWS
@@ -47,19 +48,27 @@ async def get_rows(request: web.Request) -> web.StreamResponse:
 async def post_rows(request: web.Request) -> web.Response:
     table = table_of(request, Level.WRITE)
     scope = rows_of(request, table, Level.WRITE)
-    document = await read_json_body(request)
+    settings = request.app[SETTINGS]
+    max_rows = settings.max_rows_per_post
+    document, plan = await read_rows_body(request, table, max_rows, settings.max_body_size, scope)
+    store = request.app[STORE]
     # validation may read the schema table and writing is blocking: both run in the store's pool,
-    # in one hand-off (the whole body is validated before anything is written)
-    targets, entities = await request.app[STORE].run_on_store(_write_document, table, document, scope)
-    request[AUDIT_ROWS] = entities
-    return json_response({"targets": targets})
+    # in one hand-off (the whole body is validated before anything is written); a large body was
+    # validated and planned while it was read
+    if plan is None:
+        plan = await store.run_on_store(_write_document, table, document, max_rows, scope)
+    else:
+        await store.run_on_store(apply_writes, table, plan)
+    request[AUDIT_ROWS] = [row.entity for row in plan.rows]
+    return json_response({"targets": [row.target for row in plan.rows]})
 
 
 def _write_document(
-    store: Store, table: TableContext, document: Any, scope: RowScope | None
-) -> tuple[list[str], list[Any]]:
-    plan = plan_writes(table, document, scope)
-    return apply_writes(store, table, plan), [row.entity for row in plan.rows]
+    store: Store, table: TableContext, document: Any, max_rows: int, scope: RowScope | None
+) -> WritePlan:
+    plan = plan_writes(table, document, max_rows, scope)
+    apply_writes(store, table, plan)
+    return plan
 
 
 async def delete_rows(request: web.Request) -> web.Response:
