@@ -78,6 +78,17 @@ def ensure_hbase(uri: str, rows: int) -> None:
         store.close()
 
 
+def loaded_store(store: str | None, data_dir: str, rows: int) -> str:
+    """The store URI to serve: `store` (HBase, loaded if needed) or an embedded store in
+    `data_dir`, loaded once and reused."""
+    if store:
+        ensure_hbase(store, rows)
+        return store
+    path = Path(data_dir) / "embedded"
+    ensure_embedded(path, rows)
+    return f"embedded:{path}"
+
+
 def rows_url(gw: Gateway, query: str) -> str:
     return f"{gw.url}/v1/instances/{data.INSTANCE}/tables/{data.TABLE}/rows?{query}"
 
@@ -112,13 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="kijirest-ab-"))
     tree = checkout(args.before, work)
-    if args.store:
-        store = args.store
-        ensure_hbase(store, args.rows)
-    else:
-        path = Path(args.data_dir) / "embedded"
-        ensure_embedded(path, args.rows)
-        store = f"embedded:{path}"
+    store = loaded_store(args.store, args.data_dir, args.rows)
     sides = {
         "before": Gateway(store, work, name="before", repo=tree),
         "after": Gateway(store, work, name="after"),

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 from bench import data
-from bench.ab import ensure_embedded, ensure_hbase, rows_url
+from bench.ab import loaded_store, rows_url
 from bench.procs import PYTHON, REPO, Gateway, cpu_seconds, run_job
 
 SIDES = ("off", "key", "jwt", "off2")
@@ -113,13 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="kijirest-auth-"))
-    if args.store:
-        store = args.store
-        ensure_hbase(store, args.rows)
-    else:
-        path = Path(args.data_dir) / "embedded"
-        ensure_embedded(path, args.rows)
-        store = f"embedded:{path}"
+    store = loaded_store(args.store, args.data_dir, args.rows)
     secret = base64.b64encode(secrets.token_bytes(48))
     secret_file = work / "jwt.secret"
     secret_file.write_bytes(secret)

@@ -350,8 +350,8 @@ def _fuzz(fz: Fuzzer, batch: list[Request]) -> None:
     assert not failures, failures[0]
 
 
-@settings(
-    max_examples=100,  # x BATCH requests = 10,000
+#: reproducible in CI: the same requests every run, no example database
+FUZZ_SETTINGS = settings(
     deadline=None,
     derandomize=True,
     database=None,
@@ -361,22 +361,15 @@ def _fuzz(fz: Fuzzer, batch: list[Request]) -> None:
         HealthCheck.data_too_large,
     ],
 )
+
+
+@settings(FUZZ_SETTINGS, max_examples=100)  # x BATCH requests = 10,000
 @given(batch=st.lists(requests(), min_size=BATCH, max_size=BATCH))
 def test_memory_fuzz_never_answers_5xx(fuzzer_memory: Fuzzer, batch: list[Request]) -> None:
     _fuzz(fuzzer_memory, batch)
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
+@settings(FUZZ_SETTINGS, max_examples=25)
 @given(batch=st.lists(requests(), min_size=BATCH, max_size=BATCH))
 def test_embedded_fuzz_never_answers_5xx(fuzzer_embedded: Fuzzer, batch: list[Request]) -> None:
     _fuzz(fuzzer_embedded, batch)
