@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
@@ -203,7 +204,7 @@ def _serve_workers(settings: Settings) -> int:
     port = sock.getsockname()[1]  # one port for every worker, also when 0 was asked
     fixed = settings.with_overrides(port=port, workers=1, demo=False)
     ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_worker_main, args=(fixed,)) for _ in range(settings.workers)]
+    procs = [ctx.Process(target=_worker_main, args=(fixed, os.getpid())) for _ in range(settings.workers)]
     for p in procs:
         p.start()
     stopping = False
@@ -237,8 +238,24 @@ def _prepare_store(settings: Settings) -> None:
         store.close()
 
 
-def _worker_main(settings: Settings) -> None:
+def _worker_main(settings: Settings, parent: int) -> None:
+    _end_with_parent(parent)
     sys.exit(asyncio.run(_serve(settings, reuse_port=True)))
+
+
+def _end_with_parent(parent: int) -> None:
+    """A worker gets SIGTERM when its parent dies, however it dies (Linux PR_SET_PDEATHSIG): a
+    parent killed with SIGKILL cannot forward a signal, and its orphaned workers kept serving the
+    port and holding the store. Elsewhere the call is skipped."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the call took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _warn_if_descriptors_run_out_first(settings: Settings) -> None:

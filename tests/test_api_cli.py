@@ -261,3 +261,40 @@ def test_demo_command_loads_the_demo_rows(servers) -> None:
     assert names == ["Alice Smith", "John Quincy Doe", "Homer J. Simpson"]
     server.proc.send_signal(signal.SIGTERM)
     assert server.wait() == 0, server.output
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_end_when_their_parent_is_killed(servers, tmp_path: Path) -> None:
+    store = f"embedded:{tmp_path / 'data'}"
+    server = servers("serve", "--layouts", str(LAYOUTS), "--store", store, "--port", "0", "--workers", "2")
+    host, port = server.address()
+    workers = _children(server.proc.pid)
+    assert len(workers) == 2, workers
+    server.proc.send_signal(signal.SIGKILL)  # no chance to forward anything to the workers
+    server.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and [w for w in workers if _running(w)]:
+        time.sleep(0.1)
+    assert [w for w in workers if _running(w)] == [], "workers outlived their killed parent"
+    with pytest.raises(OSError):
+        fetch(host, port, "/v1")  # nobody serves the port any more
