@@ -767,3 +767,27 @@ async def test_a_large_body_planned_as_it_arrives_is_refused_whole_for_one_row_o
     assert (await e.call("POST", docs, body=rows, cred="p1bulk")).status == 200
     written = [r["entityId"][:2] for r in await e.rows("docs", {"eid": eid(["p1", []])})]
     assert sum(1 for i in written if i[1].startswith("bulk")) == 400
+
+
+async def test_expect_100_continue_without_credentials_is_401_before_the_body(env: Env) -> None:
+    e = env
+    before = await e.snapshot()
+    server = e.api.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        body = orjson.dumps({"entityId": DOCS[0], "cells": label_cell("never sent")})
+        writer.write(
+            (
+                f"POST {e.rows_path('docs')} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 401 "), head  # no 100 Continue: the body is never asked for
+    assert b'www-authenticate: bearer realm="kijirest"' in head.lower()
+    assert await e.snapshot() == before
+    refused = [orjson.loads(line) for line in e.audit.read_text().splitlines()]
+    assert any(r.get("status") == 401 and r.get("method") == "POST" for r in refused)

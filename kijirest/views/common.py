@@ -34,6 +34,7 @@ from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from kijirest.auth.middleware import AUDIT, AUTHENTICATOR, audit_request
 from kijirest.auth.scope import RowScope
 from kijirest.catalog import TableContext
 from kijirest.errors import problem_for, problem_response
@@ -44,6 +45,7 @@ from kijirest.problems import (
     Problem,
     RequestTimeout,
     TooLarge,
+    Unauthorized,
     UnsupportedMediaType,
 )
 from kijirest.server import close_after_answer
@@ -215,11 +217,30 @@ async def _expect(request: web.Request, refused: Problem | None) -> web.StreamRe
     expect = request.headers.get("Expect", "")
     if expect.lower() != "100-continue":
         refused = ExpectationFailed("Expect", f"only 100-continue is supported, got {expect!r}")
+    if refused is None:
+        refused = await _credentials_problem(request)
     if refused is not None:
         close_after_answer(request)
-        return problem_response(problem_for(refused))
+        return problem_response(problem_for(refused), refused.headers or None)
     await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     request.writer.output_size = 0  # the answer proper has not started (as aiohttp's own handler)
+    return None
+
+
+async def _credentials_problem(request: web.Request) -> Problem | None:
+    """With auth on, a request whose credentials would get a 401 gets it before its body is sent
+    (the expect handler runs before the middlewares, which authenticate everything else); the
+    refusal is audited like any other."""
+    authenticator = request.app.get(AUTHENTICATOR)
+    if authenticator is None:
+        return None
+    try:
+        await authenticator.principal(request)
+    except Unauthorized as exc:
+        audit = request.app.get(AUDIT)
+        if audit is not None:
+            audit_request(audit, request, exc.status, exc.detail)
+        return exc
     return None
 
 
