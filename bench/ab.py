@@ -121,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "kijirest-ab"))
     args = p.parse_args(argv)
 
+    store = loaded_store(args.store, args.data_dir, args.rows)  # before the checkout: may fail
     work = Path(tempfile.mkdtemp(prefix="kijirest-ab-"))
     tree = checkout(args.before, work)
-    store = loaded_store(args.store, args.data_dir, args.rows)
     sides = {
         "before": Gateway(store, work, name="before", repo=tree),
         "after": Gateway(store, work, name="after"),
