@@ -122,9 +122,9 @@ async def scan_lines(
                 scanner.prefetch()  # the store reads the next batch while this one is encoded and sent
             flush_bytes = FLUSH_BYTES if gate is None else gate.flush_bytes()
             parts: list[bytes] = []
-            size = 0
-            batch_bytes = 0
-            batch_rows = 0
+            size = 0  # bytes since the last chunk went out
+            flushed = 0  # bytes of this batch already sent
+            sent_before = sent
             for stored in batch:
                 if matcher is not None and not matcher(stored[0]):
                     continue
@@ -138,16 +138,15 @@ async def scan_lines(
                 parts.append(line)
                 parts.append(sep)
                 sent += 1
-                batch_rows += 1
-                batch_bytes += len(line)
+                size += len(line)
                 if limit is not None and sent >= limit:
                     break
-                size += len(line)
                 if size >= flush_bytes:
                     yield b"".join(parts)
                     parts = []
+                    flushed += size
                     size = 0
-            sizes.add(batch_bytes, batch_rows)
+            sizes.add(flushed + size, sent - sent_before)
             if parts:
                 yield b"".join(parts)
             del batch, parts  # not held while the next batch is awaited

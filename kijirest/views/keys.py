@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kijirest.auth.keys import KeyProblem
+from kijirest.auth.keys import KeyProblem, KeyTable
 from kijirest.auth.middleware import AUTHENTICATOR
 from kijirest.problems import Forbidden, NotFound
 from kijirest.state import AUDIT_EVENT, PRINCIPAL, STORE
@@ -23,18 +23,22 @@ def _require_admin(request: web.Request) -> None:
         raise Forbidden("authorization", f"{principal.name} may not manage keys (that needs *:admin)")
 
 
-async def list_keys(request: web.Request) -> web.Response:
+def _key_table(request: web.Request) -> KeyTable:
+    """The key table, for an admin caller only (403 otherwise)."""
     _require_admin(request)
     keys = request.app[AUTHENTICATOR].keys
     assert keys is not None
+    return keys
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    keys = _key_table(request)
     records = await request.app[STORE].run(keys.all)
     return json_response([k.listing() for k in records])
 
 
 async def get_key(request: web.Request) -> web.Response:
-    _require_admin(request)
-    keys = request.app[AUTHENTICATOR].keys
-    assert keys is not None
+    keys = _key_table(request)
     name = request.match_info["name"]
     try:
         record = await request.app[STORE].run(keys.by_name, name)
@@ -44,10 +48,8 @@ async def get_key(request: web.Request) -> web.Response:
 
 
 async def revoke_key(request: web.Request) -> web.Response:
-    _require_admin(request)
+    keys = _key_table(request)
     request[AUDIT_EVENT] = "key.revoke"
-    keys = request.app[AUTHENTICATOR].keys
-    assert keys is not None
     name = request.match_info["name"]
     try:
         record = await request.app[STORE].run(keys.revoke, name)
